@@ -1,0 +1,173 @@
+// The bench's shared shapes: what a profile says, what a stage produces, and what outputs receive.
+// Keys of the result objects are snake_case because they are written verbatim into summary.json.
+
+export type Model = 'closed' | 'open';
+
+/** One stage of a profile, after validation (durations parsed to milliseconds). */
+export interface StageSpec {
+  name: string;
+  durationMs: number;
+  model: Model;
+  /** closed model: concurrent connections at the start of the stage. */
+  connections?: number;
+  /** open model: arrival rate in requests per second at the start of the stage. */
+  rate?: number;
+  /** Linear ramp of `connections` or `rate` to this value by the end of the stage. */
+  rampTo?: number;
+  /** open model: cap on requests in flight; an arrival beyond it is counted as dropped. */
+  maxInFlight?: number;
+  /** Threshold expressions that apply to this stage only, e.g. "p99 < 50ms". */
+  thresholds: string[];
+}
+
+/** How request bodies are drawn. Seeded, so two runs with the same seed send the same sequence. */
+export interface RequestSpec {
+  properties: string[];
+  /** section is drawn uniformly from 1..sections */
+  sections: number;
+  /** id is drawn uniformly from 1..ids */
+  ids: number;
+  /** share (0..1) of requests that are deliberately invalid (the service must answer invalid_argument). */
+  invalidShare: number;
+  seed: number;
+  contentType: 'json' | 'protobuf';
+  /** per-request timeout; a request that exceeds it counts as a timeout, not as ok. */
+  timeoutMs: number;
+}
+
+export interface Profile {
+  name: string;
+  description: string;
+  stages: StageSpec[];
+  /** Thresholds evaluated against every stage (and the run as a whole where it makes sense). */
+  thresholds: string[];
+  /** Stop the run as soon as a threshold fails at the end of a stage. */
+  abortOnFail: boolean;
+  request: RequestSpec;
+  /** breakpoint profiles: report the highest rate whose stage held every threshold. */
+  breakpoint: boolean;
+}
+
+export interface Counts {
+  sent: number;
+  completed: number;
+  ok: number;
+  errors: number;
+  timeouts: number;
+  dropped: number;
+}
+
+/** Milliseconds, with microsecond resolution (never rounded to whole ms). */
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
+/** The server's own view of a stage, read from its /metrics before and after the stage (deltas). */
+export interface ServerStageCounts {
+  requests: number;
+  by_twirp_code: Record<string, number>;
+  /** rows in `incoming` written during the stage, when the bench can reach the database. */
+  rows_written?: number;
+  /** Human-readable disagreements between client and server counts (empty when they agree). */
+  disagreements: string[];
+  /** Any other server-side figures worth putting next to the client's (pool, batches, ...). */
+  extra?: Record<string, number>;
+}
+
+export interface StageResult {
+  name: string;
+  model: Model;
+  started_at: string;
+  ended_at: string;
+  duration_ms: number;
+  counts: Counts;
+  rate: { target: number | null; achieved: number };
+  /** Closed model: time from send to response. Open model: from the request's intended start (wrk2). */
+  latency_ms: LatencySummary;
+  /** Open model only: time from actual send to response. */
+  service_time_ms?: LatencySummary;
+  by_status: Record<string, number>;
+  by_twirp_code: Record<string, number>;
+  by_error_code: Record<string, number>;
+  bytes: { sent: number; received: number };
+  server?: ServerStageCounts;
+}
+
+export interface ThresholdResult {
+  expr: string;
+  /** stage name, or null for a run-level threshold */
+  stage: string | null;
+  value: number | null;
+  passed: boolean;
+}
+
+export interface Summary {
+  run_id: string;
+  profile: string;
+  target: string;
+  started_at: string;
+  ended_at: string;
+  passed: boolean;
+  aborted: boolean;
+  thresholds: ThresholdResult[];
+  stages: StageResult[];
+  /** breakpoint profiles: the highest target rate whose stage held every threshold. */
+  breakpoint?: { highest_rate_held: number | null; first_failed_stage: string | null };
+  /** --apm-ab: the same profile with APM off and on. */
+  apm_ab?: Record<string, unknown>;
+}
+
+/** A stage as outputs see it. */
+export interface StageInfo {
+  index: number;
+  name: string;
+  model: Model;
+  durationMs: number;
+}
+
+export interface RunInfo {
+  runId: string;
+  profile: string;
+  target: string;
+  startedAt: number;
+  stages: StageInfo[];
+}
+
+/** Cumulative since the stage started; emitted about once a second and once at the stage's end. */
+export interface StageSnapshot {
+  elapsedMs: number;
+  counts: Counts;
+  inFlight: number;
+  targetRate: number | null;
+  achievedRate: number;
+  by_status: Record<string, number>;
+  by_twirp_code: Record<string, number>;
+  by_error_code: Record<string, number>;
+  latency_ms: LatencySummary;
+  /** Prometheus-style cumulative buckets of the latency histogram; `le` in seconds, the last is +Inf. */
+  latencyBuckets: { le: number; count: number }[];
+  latencySumSeconds: number;
+  latencyCount: number;
+}
+
+export type BenchEvent =
+  | { type: 'stage-start'; at: number; stage: StageInfo }
+  | { type: 'tick'; at: number; stage: StageInfo; snapshot: StageSnapshot }
+  | { type: 'stage-end'; at: number; stage: StageInfo; result: StageResult };
+
+/**
+ * Every output (console, json, prometheus remote write, grafana annotations, ...) implements this.
+ * `add` is called on the runner's hot path: it must return at once and never throw; slow work is queued
+ * (bounded) and done in the background. `stop` flushes and resolves within a bounded time.
+ */
+export interface Output {
+  readonly name: string;
+  start(run: RunInfo): Promise<void>;
+  add(event: BenchEvent): void;
+  stop(summary: Summary): Promise<void>;
+}
