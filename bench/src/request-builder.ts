@@ -1,0 +1,188 @@
+// Builds Push requests: bodies drawn from a wide, seeded key space (so no cache can flatter the service and two
+// runs with the same seed send the same sequence), an optional share of deliberately invalid requests, and the
+// headers every request carries: a fresh W3C `traceparent` (https://www.w3.org/TR/trace-context/#traceparent-header),
+// `x-bench-run` and `x-bench-stage`. `nextRaw()` gives the whole HTTP/1.1 request as one buffer for clients that
+// write to sockets themselves (the closed-model executor through autocannon); `next()` gives body and headers.
+import crypto from 'node:crypto';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import type { RequestSpec } from './types';
+import { PUSH_PATH } from './executors/stage-context';
+
+export interface BuiltRequest {
+  body: Buffer;
+  headers: Record<string, string>;
+  traceId: string;
+  invalid: boolean;
+}
+
+export interface RequestBuilderOptions {
+  runId: string;
+  stage: string;
+  /**
+   * W3C trace flags. '01' (sampled, the default) asks a tracing server to keep every request's trace, so any
+   * request the bench saw fail can be found in APM by its trace id; '00' leaves sampling to the server.
+   */
+  traceFlags?: '00' | '01';
+}
+
+export class RequestSpecError extends Error {
+  readonly code = 'BENCH_REQUEST_SPEC_INVALID';
+  constructor(readonly problems: string[]) {
+    super(`invalid request spec: ${problems.join('; ')}`);
+  }
+}
+
+/** Every problem with a RequestSpec at once (empty when valid). */
+export function requestSpecProblems(spec: RequestSpec): string[] {
+  const p: string[] = [];
+  if (!Array.isArray(spec.properties) || spec.properties.length === 0) p.push('properties must be a non-empty list');
+  else if (spec.properties.some((x) => typeof x !== 'string' || x === '')) p.push('properties must be non-empty strings');
+  if (!Number.isInteger(spec.sections) || spec.sections < 1 || spec.sections > 0xffffffff) p.push('sections must be an integer in 1..4294967295');
+  if (!Number.isInteger(spec.ids) || spec.ids < 1 || spec.ids > 0xffffffff) p.push('ids must be an integer in 1..4294967295');
+  if (!(spec.invalidShare >= 0 && spec.invalidShare <= 1)) p.push('invalidShare must be in 0..1');
+  if (!Number.isFinite(spec.seed)) p.push('seed must be a number');
+  if (spec.contentType !== 'json' && spec.contentType !== 'protobuf') p.push('contentType must be json or protobuf');
+  if (!(spec.timeoutMs > 0)) p.push('timeoutMs must be > 0');
+  return p;
+}
+
+const PROTO_PATH = path.join(__dirname, '..', '..', 'service', 'rpc', 'stats.proto');
+let pushRequestType: protobuf.Type | null = null;
+function pushRequest(): protobuf.Type {
+  pushRequestType ??= protobuf.loadSync(PROTO_PATH).lookupType('stats.PushRequest');
+  return pushRequestType;
+}
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Random ids come from a pooled crypto buffer: one syscall per ~170 requests instead of one per request. */
+class IdSource {
+  private pool = Buffer.alloc(4096);
+  private pos = this.pool.length;
+  hex(bytes: number): string {
+    if (this.pos + bytes > this.pool.length) {
+      crypto.randomFillSync(this.pool);
+      this.pos = 0;
+    }
+    let s = '';
+    let zero = true;
+    for (let i = 0; i < bytes; i++) {
+      const b = this.pool[this.pos++];
+      if (b !== 0) zero = false;
+      s += HEX[b];
+    }
+    // all-zero ids are invalid in W3C trace context
+    return zero ? this.hex(bytes) : s;
+  }
+}
+
+/** sfc32: small, fast, well-distributed, seedable (PractRand-clean); plenty for drawing keys. */
+function sfc32(seed: number): () => number {
+  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = (seed >>> 0) ^ 0xdeadbeef;
+  const next = (): number => {
+    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    let t = (a + b) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    d = (d + 1) | 0;
+    t = (t + d) | 0;
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < 16; i++) next();
+  return next;
+}
+
+/** FNV-1a, to give each stage its own (still seeded) sequence. */
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Header values must not carry CR, LF or other control characters (header injection, broken framing). */
+function headerValue(v: string): string {
+  // eslint-disable-next-line no-control-regex
+  return v.replace(/[\u0000-\u001f\u007f]/g, '_').slice(0, 256);
+}
+
+export class RequestBuilder {
+  readonly contentType: string;
+  private readonly random: () => number;
+  private readonly ids = new IdSource();
+  private readonly jsonProps: string[];
+  private readonly traceFlags: string;
+  private readonly runId: string;
+  private readonly stage: string;
+  private rawHead = '';
+  private rawHost = '';
+
+  constructor(private readonly spec: RequestSpec, opts: RequestBuilderOptions) {
+    const problems = requestSpecProblems(spec);
+    if (problems.length > 0) throw new RequestSpecError(problems);
+    this.contentType = spec.contentType === 'protobuf' ? 'application/protobuf' : 'application/json';
+    this.random = sfc32((spec.seed >>> 0) ^ hash32(opts.stage));
+    this.jsonProps = spec.properties.map((p) => JSON.stringify(p));
+    this.traceFlags = opts.traceFlags ?? '01';
+    this.runId = headerValue(opts.runId);
+    this.stage = headerValue(opts.stage);
+    if (spec.contentType === 'protobuf') pushRequest();
+  }
+
+  /** Draws the next body. Invalid requests have an empty `property` (the service must answer invalid_argument). */
+  private nextBody(): { body: Buffer; invalid: boolean } {
+    const r = this.random;
+    const invalid = this.spec.invalidShare > 0 && r() < this.spec.invalidShare;
+    const pi = Math.floor(r() * this.spec.properties.length);
+    const section = 1 + Math.floor(r() * this.spec.sections);
+    const id = 1 + Math.floor(r() * this.spec.ids);
+    if (this.spec.contentType === 'protobuf') {
+      const property = invalid ? '' : this.spec.properties[pi];
+      return { body: Buffer.from(pushRequest().encode({ property, section, id }).finish()), invalid };
+    }
+    const property = invalid ? '""' : this.jsonProps[pi];
+    return { body: Buffer.from(`{"property":${property},"section":${section},"id":${id}}`), invalid };
+  }
+
+  private traceparent(): { traceId: string; value: string } {
+    const traceId = this.ids.hex(16);
+    return { traceId, value: `00-${traceId}-${this.ids.hex(8)}-${this.traceFlags}` };
+  }
+
+  next(): BuiltRequest {
+    const { body, invalid } = this.nextBody();
+    const tp = this.traceparent();
+    return {
+      body,
+      invalid,
+      traceId: tp.traceId,
+      headers: {
+        'content-type': this.contentType,
+        traceparent: tp.value,
+        'x-bench-run': this.runId,
+        'x-bench-stage': this.stage,
+      },
+    };
+  }
+
+  /** The whole HTTP/1.1 request (keep-alive) as one buffer, for `host` (e.g. "127.0.0.1:8080"). */
+  nextRaw(host: string): Buffer {
+    if (host !== this.rawHost) {
+      this.rawHost = host;
+      this.rawHead = `POST ${PUSH_PATH} HTTP/1.1\r\nHost: ${headerValue(host)}\r\nConnection: keep-alive\r\n` +
+        `Content-Type: ${this.contentType}\r\nx-bench-run: ${this.runId}\r\nx-bench-stage: ${this.stage}\r\ntraceparent: `;
+    }
+    const { body } = this.nextBody();
+    const head = `${this.rawHead}${this.traceparent().value}\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const headLen = Buffer.byteLength(head);
+    const buf = Buffer.allocUnsafe(headLen + body.length);
+    buf.write(head, 0, 'utf8');
+    body.copy(buf, headLen);
+    return buf;
+  }
+}

@@ -1,0 +1,109 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import { RequestBuilder, RequestSpecError } from '../src/request-builder';
+import type { RequestSpec } from '../src/types';
+
+const spec = (over: Partial<RequestSpec> = {}): RequestSpec => ({
+  properties: ['news', 'sport', 'weather'],
+  sections: 1000,
+  ids: 1_000_000,
+  invalidShare: 0,
+  seed: 42,
+  contentType: 'json',
+  timeoutMs: 5000,
+  ...over,
+});
+
+const bodies = (b: RequestBuilder, n: number) => Array.from({ length: n }, () => b.next().body.toString());
+
+test('the same seed and stage give the same bodies; another seed or stage gives others', () => {
+  const a = bodies(new RequestBuilder(spec(), { runId: 'r1', stage: 'hold' }), 200);
+  const b = bodies(new RequestBuilder(spec(), { runId: 'r2', stage: 'hold' }), 200);
+  const c = bodies(new RequestBuilder(spec({ seed: 43 }), { runId: 'r1', stage: 'hold' }), 200);
+  const d = bodies(new RequestBuilder(spec(), { runId: 'r1', stage: 'ramp' }), 200);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+  assert.notDeepEqual(a, d);
+});
+
+test('keys are drawn across the whole configured space', () => {
+  const b = new RequestBuilder(spec({ sections: 4, ids: 5 }), { runId: 'r', stage: 's' });
+  const props = new Set<string>(); const sections = new Set<number>(); const ids = new Set<number>();
+  for (let i = 0; i < 2000; i++) {
+    const p = JSON.parse(b.next().body.toString()) as { property: string; section: number; id: number };
+    props.add(p.property); sections.add(p.section); ids.add(p.id);
+  }
+  assert.deepEqual([...props].sort(), ['news', 'sport', 'weather']);
+  assert.deepEqual([...sections].sort(), [1, 2, 3, 4]);
+  assert.deepEqual([...ids].sort(), [1, 2, 3, 4, 5]);
+  // a wide space rarely repeats: 2000 draws from 3 x 1000 x 1e6 keys
+  const wide = new RequestBuilder(spec(), { runId: 'r', stage: 's' });
+  assert.ok(new Set(bodies(wide, 2000)).size > 1990);
+});
+
+test('the invalid share is honoured and invalid bodies have an empty property', () => {
+  const b = new RequestBuilder(spec({ invalidShare: 0.2 }), { runId: 'r', stage: 's' });
+  let invalid = 0;
+  for (let i = 0; i < 5000; i++) {
+    const r = b.next();
+    const p = JSON.parse(r.body.toString()) as { property: string };
+    assert.equal(r.invalid, p.property === '');
+    if (r.invalid) invalid++;
+  }
+  assert.ok(invalid > 850 && invalid < 1150, `invalid ${invalid} of 5000`);
+  const none = new RequestBuilder(spec(), { runId: 'r', stage: 's' });
+  for (let i = 0; i < 1000; i++) assert.equal(none.next().invalid, false);
+});
+
+test('every request carries a fresh W3C traceparent and the run and stage headers', () => {
+  const b = new RequestBuilder(spec(), { runId: 'run-7', stage: 'ramp\r\nx-evil: 1' });
+  const seen = new Set<string>();
+  for (let i = 0; i < 1000; i++) {
+    const r = b.next();
+    assert.match(r.headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.equal(r.headers.traceparent.slice(3, 35), r.traceId);
+    assert.notEqual(r.traceId, '0'.repeat(32));
+    seen.add(r.traceId);
+    assert.equal(r.headers['x-bench-run'], 'run-7');
+    assert.equal(r.headers['x-bench-stage'], 'ramp__x-evil: 1'); // CR/LF cannot split the header
+    assert.equal(r.headers['content-type'], 'application/json');
+  }
+  assert.equal(seen.size, 1000);
+});
+
+test('protobuf bodies decode with the service contract to the same keys the JSON builder draws', () => {
+  const type = protobuf.loadSync(path.join(__dirname, '../../service/rpc/stats.proto')).lookupType('stats.PushRequest');
+  const pb = new RequestBuilder(spec({ contentType: 'protobuf', invalidShare: 0.1 }), { runId: 'r', stage: 's' });
+  const js = new RequestBuilder(spec({ contentType: 'json', invalidShare: 0.1 }), { runId: 'r', stage: 's' });
+  for (let i = 0; i < 300; i++) {
+    const a = pb.next();
+    const b = js.next();
+    assert.equal(a.headers['content-type'], 'application/protobuf');
+    const decoded = type.toObject(type.decode(a.body), { defaults: true });
+    assert.deepEqual(decoded, JSON.parse(b.body.toString()));
+    assert.equal(a.invalid, b.invalid);
+  }
+});
+
+test('nextRaw is a well-formed HTTP/1.1 request whose Content-Length matches its body', () => {
+  const b = new RequestBuilder(spec({ properties: ['café'] }), { runId: 'r', stage: 's' });
+  const raw = b.nextRaw('127.0.0.1:8080');
+  const sep = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, sep).toString();
+  const body = raw.subarray(sep + 4);
+  assert.match(head, /^POST \/twirp\/stats\.StatsService\/Push HTTP\/1\.1\r\n/);
+  assert.match(head, /\r\nHost: 127\.0\.0\.1:8080\r\n/);
+  assert.match(head, /\r\ntraceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n/);
+  const len = Number(/\r\nContent-Length: (\d+)/.exec(head)?.[1]);
+  assert.equal(len, body.length);
+  assert.equal((JSON.parse(body.toString()) as { property: string }).property, 'café');
+});
+
+test('a bad spec is refused with every problem listed', () => {
+  assert.throws(
+    () => new RequestBuilder(spec({ properties: [], sections: 0, invalidShare: 2, timeoutMs: 0 }), { runId: 'r', stage: 's' }),
+    (e: unknown) => e instanceof RequestSpecError && e.code === 'BENCH_REQUEST_SPEC_INVALID' && e.problems.length === 4,
+  );
+});
