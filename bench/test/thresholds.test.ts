@@ -13,7 +13,7 @@ function parsed(expr: string): Threshold {
 function stage(over: Partial<StageResult> = {}): StageResult {
   return {
     name: 's', model: 'open', started_at: '', ended_at: '', duration_ms: 10_000,
-    counts: { sent: 1000, completed: 990, ok: 980, errors: 10, timeouts: 10, dropped: 5 },
+    counts: { sent: 1000, completed: 990, ok: 980, errors: 20, timeouts: 10, dropped: 5 },
     rate: { target: 100, achieved: 98 },
     latency_ms: { p50: 1.5, p90: 4, p99: 12.25, p999: 40, max: 90, mean: 2 },
     service_time_ms: { p50: 1, p90: 2, p99: 5, p999: 9, max: 20, mean: 1.2 },
@@ -66,7 +66,7 @@ test('evaluates against a stage: latency, rates, counts, keyed counts, of-target
   assert.deepEqual(check('p99 < 12.25ms'), { value: 12.25, passed: false });
   assert.deepEqual(check('p99 <= 12.25ms'), { value: 12.25, passed: true });
   assert.deepEqual(check('service_p99 < 6ms'), { value: 5, passed: true });
-  // 10 errors + 10 timeouts out of 1000 settled requests
+  // 10 error answers + 10 timeouts (errors counts both) out of 1000 sent
   assert.deepEqual(check('error_rate < 1%'), { value: 0.02, passed: false });
   assert.deepEqual(check('error_rate < 2.5%'), { value: 0.02, passed: true });
   assert.deepEqual(check('timeout_rate <= 1%'), { value: 0.01, passed: true });

@@ -126,11 +126,11 @@ export interface ThresholdSubject {
 }
 
 /**
- * Requests whose outcome was a failure: non-2xx answers and socket errors (`errors`) plus timeouts. The recorder
- * counts a timeout in `timeouts` only, so the two never overlap.
+ * Requests whose outcome was a failure. The stage recorder (stage-recorder.ts) already counts non-2xx answers,
+ * socket failures and timeouts in `errors`, so error_rate = errors / sent, as its counting rules say.
  */
 export function failedCount(c: Counts): number {
-  return c.errors + c.timeouts;
+  return c.errors;
 }
 
 export function subjectFromStage(r: StageResult): ThresholdSubject {
@@ -224,9 +224,8 @@ export function measure(t: Threshold, s: ThresholdSubject): number | null {
         const offered = c.sent + c.dropped;
         return offered > 0 ? c.dropped / offered : 0;
       }
-      const settled = c.ok + c.errors + c.timeouts;
-      if (settled === 0) return 0;
-      return m.key === 'error_rate' ? failedCount(c) / settled : c.timeouts / settled;
+      if (c.sent === 0) return 0;
+      return m.key === 'error_rate' ? failedCount(c) / c.sent : c.timeouts / c.sent;
     }
     case 'achieved_rate':
       if (!m.ofTarget) return s.achievedRate;

@@ -1,0 +1,60 @@
+// Client counts next to the server's, per stage, and every disagreement spelled out. The client cannot know the
+// fate of a request it sent but got no answer for (timeout, reset, cut at the stage's end): the server may or
+// may not have handled it. So each server figure must lie in [client figure, client figure + unknown].
+import type { ServerStageCounts, StageResult } from '../types';
+import { total, type SnapshotDelta } from './server-metrics';
+
+export interface CorrelateInput {
+  client: StageResult;
+  delta: SnapshotDelta;
+  /** rows added to `incoming` during the stage, when MYSQL_URL is set */
+  rowsWritten?: number;
+}
+
+export function correlate({ client, delta, rowsWritten }: CorrelateInput): ServerStageCounts {
+  const c = client.counts;
+  const unknown = Math.max(0, c.sent - c.completed);
+  const byCode = delta.pushes ?? delta.http ?? {};
+  const requests = total(byCode);
+  const disagreements: string[] = [];
+  const within = (what: string, serverValue: number, clientValue: number, clientWhat: string): void => {
+    if (serverValue < clientValue) {
+      disagreements.push(`${what}: server ${serverValue} < client ${clientWhat} ${clientValue}`);
+    } else if (serverValue > clientValue + unknown) {
+      disagreements.push(
+        `${what}: server ${serverValue} > client ${clientWhat} ${clientValue} + ${unknown} request(s) without an answer`,
+      );
+    }
+  };
+
+  if (delta.pushes === null && delta.http === null) {
+    disagreements.push('server exposes neither pageview_pushes_total nor http_server_request_duration_seconds: nothing to compare');
+  } else {
+    within('requests answered', requests, c.completed, 'completed');
+    within('accepted', byCode.ok ?? 0, c.ok, 'ok');
+    const codes = new Set([...Object.keys(byCode), ...Object.keys(client.by_twirp_code)]);
+    codes.delete('ok');
+    for (const code of [...codes].sort()) {
+      within(`twirp ${code}`, byCode[code] ?? 0, client.by_twirp_code[code] ?? 0, code);
+    }
+    if (delta.pushes !== null && delta.http !== null) {
+      const h = total(delta.http);
+      if (h !== requests) disagreements.push(`server metrics disagree: pageview_pushes_total ${requests} vs http Push count ${h}`);
+    }
+  }
+  if (rowsWritten !== undefined) {
+    // An acknowledged write must be in the table; a row beyond the acks is a write whose answer never arrived.
+    within('rows written', rowsWritten, c.ok, 'ok');
+    if (delta.pushes !== null && rowsWritten !== (byCode.ok ?? 0)) {
+      disagreements.push(`rows written ${rowsWritten} != server accepted ${byCode.ok ?? 0}`);
+    }
+  }
+  const extra: Record<string, number> = {};
+  for (const [k, v] of Object.entries(delta.counters)) extra[k] = v;
+  for (const [k, v] of Object.entries(delta.gauges)) extra[`${k}_at_end`] = v;
+  if (delta.http !== null && delta.pushes !== null) extra.http_push_requests = total(delta.http);
+  const out: ServerStageCounts = { requests, by_twirp_code: byCode, disagreements };
+  if (rowsWritten !== undefined) out.rows_written = rowsWritten;
+  if (Object.keys(extra).length > 0) out.extra = extra;
+  return out;
+}

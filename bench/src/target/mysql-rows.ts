@@ -1,0 +1,32 @@
+// Rows written to `incoming` during a stage, counted in MySQL itself (MYSQL_URL). Between stages the target is
+// idle, so "rows with an id above the stage's starting maximum" is exact and cheap (a primary-key range scan),
+// unlike COUNT(*) over a table that grows by millions of rows in a soak.
+import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
+
+export class RowCounter {
+  private constructor(private readonly conn: Connection) {}
+
+  static async connect(url: string, timeoutMs = 5000): Promise<RowCounter> {
+    const conn = await createConnection({ uri: url, connectTimeout: timeoutMs });
+    return new RowCounter(conn);
+  }
+
+  /** The current highest id (0 for an empty table): the mark a stage's count starts from. */
+  async mark(): Promise<number> {
+    const [rows] = await this.conn.query<RowDataPacket[]>({ sql: 'SELECT COALESCE(MAX(id), 0) AS m FROM incoming', timeout: 10_000 });
+    return Number(rows[0]?.m ?? 0);
+  }
+
+  async countSince(mark: number): Promise<number> {
+    const [rows] = await this.conn.query<RowDataPacket[]>({ sql: 'SELECT COUNT(*) AS n FROM incoming WHERE id > ?', values: [mark], timeout: 30_000 });
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.conn.end();
+    } catch {
+      this.conn.destroy();
+    }
+  }
+}

@@ -1,0 +1,142 @@
+// The service's own counts, read from its /metrics (the contract in the bench issue): Push requests answered by
+// Twirp code, rows committed, flush and pool trouble. Scraped before and after every stage; the delta is the
+// server's view of that stage.
+import { PUSH_PATH } from '../executors/stage-context';
+import { parsePrometheusText, sum, type Sample } from './prometheus-text';
+
+export interface ServerSnapshot {
+  at: number;
+  /** Push requests answered, by Twirp code (`ok` = accepted), from pageview_pushes_total; null if absent. */
+  pushes: Record<string, number> | null;
+  /** Push requests by Twirp code from http_server_request_duration_seconds_count; null if absent. */
+  http: Record<string, number> | null;
+  /** Counters, read as totals (deltas are taken by `diffSnapshots`). */
+  counters: Record<string, number>;
+  /** Gauges, read as they are at scrape time. */
+  gauges: Record<string, number>;
+}
+
+export class ScrapeError extends Error {
+  readonly code = 'BENCH_SCRAPE_FAILED';
+}
+
+const MAX_BYTES = 16 * 1024 * 1024;
+
+export async function scrapeMetrics(baseUrl: string, timeoutMs = 3000): Promise<ServerSnapshot> {
+  const url = new URL('/metrics', baseUrl).toString();
+  let text: string;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new ScrapeError(`GET ${url} answered ${res.status}`);
+    }
+    const len = Number(res.headers.get('content-length') ?? 0);
+    if (len > MAX_BYTES) {
+      await res.body?.cancel();
+      throw new ScrapeError(`GET ${url}: ${len} bytes is more than the ${MAX_BYTES} this reader accepts`);
+    }
+    text = await res.text();
+  } catch (e) {
+    if (e instanceof ScrapeError) throw e;
+    throw new ScrapeError(`GET ${url} failed: ${(e as Error).message}`);
+  }
+  return snapshotFromText(text);
+}
+
+const COUNTERS: Record<string, [string, Record<string, string>?]> = {
+  rows_committed: ['pageview_rows_committed_total'],
+  flush_failures: ['pageview_flush_failures_total'],
+  db_connection_timeouts: ['db_client_connection_timeouts_total'],
+  db_connection_errors: ['db_client_connection_errors_total'],
+  flushes: ['pageview_flush_duration_seconds_count'],
+  batched_rows: ['pageview_batch_size_sum'],
+};
+const GAUGES: Record<string, [string, Record<string, string>?]> = {
+  buffer_depth: ['pageview_buffer_depth'],
+  db_connections_used: ['db_client_connection_count', { db_client_connection_state: 'used' }],
+  db_connections_idle: ['db_client_connection_count', { db_client_connection_state: 'idle' }],
+  db_connections_max: ['db_client_connection_max'],
+  db_pending_requests: ['db_client_connection_pending_requests'],
+};
+
+export function snapshotFromText(text: string, at = Date.now()): ServerSnapshot {
+  const samples = parsePrometheusText(text);
+  return {
+    at,
+    pushes: pushesByCode(samples),
+    http: httpPushByCode(samples),
+    counters: pick(samples, COUNTERS),
+    gauges: pick(samples, GAUGES),
+  };
+}
+
+function pushesByCode(samples: Sample[]): Record<string, number> | null {
+  if (!samples.some((s) => s.name === 'pageview_pushes_total')) return null;
+  const out: Record<string, number> = {};
+  for (const s of samples) {
+    if (s.name !== 'pageview_pushes_total') continue;
+    const code = s.labels.result === 'accepted' ? 'ok' : (s.labels.twirp_code || 'unknown');
+    out[code] = (out[code] ?? 0) + s.value;
+  }
+  return out;
+}
+
+function httpPushByCode(samples: Sample[]): Record<string, number> | null {
+  const name = 'http_server_request_duration_seconds_count';
+  if (!samples.some((s) => s.name === name)) return null;
+  const out: Record<string, number> = {};
+  for (const s of samples) {
+    if (s.name !== name || !isPushRoute(s.labels.http_route)) continue;
+    const code = s.labels.twirp_code || 'unknown';
+    out[code] = (out[code] ?? 0) + s.value;
+  }
+  return out;
+}
+
+function isPushRoute(route: string | undefined): boolean {
+  return route !== undefined && (route === PUSH_PATH || route.endsWith('StatsService/Push'));
+}
+
+function pick(samples: Sample[], table: Record<string, [string, Record<string, string>?]>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, [name, match]] of Object.entries(table)) {
+    const v = sum(samples, name, match);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+
+export interface SnapshotDelta {
+  pushes: Record<string, number> | null;
+  http: Record<string, number> | null;
+  counters: Record<string, number>;
+  gauges: Record<string, number>;
+}
+
+/** after - before for counters (a counter that went down means the service restarted: the after value is used). */
+export function diffSnapshots(before: ServerSnapshot, after: ServerSnapshot): SnapshotDelta {
+  return {
+    pushes: diffMap(before.pushes, after.pushes),
+    http: diffMap(before.http, after.http),
+    counters: diffMap(before.counters, after.counters) ?? {},
+    gauges: after.gauges,
+  };
+}
+
+function diffMap(a: Record<string, number> | null, b: Record<string, number> | null): Record<string, number> | null {
+  if (b === null) return null;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b)) {
+    const prev = a?.[k] ?? 0;
+    const d = v >= prev ? v - prev : v;
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+export function total(m: Record<string, number> | null): number {
+  if (m === null) return 0;
+  return Object.values(m).reduce((a, b) => a + b, 0);
+}
