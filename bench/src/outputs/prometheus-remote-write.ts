@@ -1,19 +1,467 @@
-// Bench output `prometheus`: pushes live bench metrics to Prometheus by remote write 1.0.
-import type { BenchEvent, Output, RunInfo, Summary } from '../types';
+// Bench output `prometheus` (--prometheus-rw URL): pushes the bench's live metrics to Prometheus by remote write
+// 1.0 every few seconds, so the client's view sits next to the service's own /metrics on one Grafana screen.
+//
+// Spec: https://prometheus.io/docs/specs/remote_write_spec/ (protobuf WriteRequest, snappy block format, the
+// three headers; labels sorted, __name__ present, samples in timestamp order per series).
+// Receiver: Prometheus >= 2.33 started with --web.enable-remote-write-receiver (Debian's 2.42 is fine).
+//
+// The load must never wait for Prometheus. `add` only stores the latest cumulative snapshot of the stage;
+// a timer turns the stored state into one batch (every series, one sample each) and puts it on a small bounded
+// queue; one sender drains the queue in the background, one request at a time, each with a timeout. A batch
+// that fails (Prometheus down, slow, or answering an error) is dropped and counted, never retried: every batch
+// carries cumulative counters, so a dropped batch costs resolution, not counts, and retrying would only make
+// a backlog. When the queue is full the oldest batch goes (the newest carries the freshest counters).
+//
+// Series (all with labels run, profile, stage, plus any runLabels):
+//   bench_requests_sent_total                       requests put on the wire
+//   bench_requests_total{outcome}                   outcome = ok | error | timeout (the bench's Counts)
+//   bench_responses_total{http_status}              answers by HTTP status
+//   bench_twirp_responses_total{twirp_code}         answers by Twirp code (`ok` for success, as the service)
+//   bench_errors_total{error_code}                  failures by the bench's error class
+//   bench_dropped_total                             open model: arrivals dropped at the in-flight cap
+//   bench_request_duration_seconds_bucket{le}/_sum/_count   latency, same bucket bounds as the service
+//   bench_in_flight, bench_target_rate, bench_achieved_rate  gauges
+// Counters are per stage label, cumulative since the stage started, and kept monotonic here. When a stage
+// ends, its series get a final sample and then a staleness marker, so gauges of a finished stage stop at
+// the stage's end instead of lingering for Prometheus' 5-minute lookback.
+import { Writer } from 'protobufjs';
+import pino from 'pino';
+import type { BenchEvent, Output, RunInfo, StageInfo, StageSnapshot, Summary } from '../types';
+
+// snappyjs ships no type declarations; compress (block format) is the one function used.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const snappy = require('snappyjs') as { compress(input: Uint8Array): Uint8Array };
+
+// ---------------------------------------------------------------------------------------------------------
+// Options and errors
 
 export interface PrometheusRemoteWriteOptions {
+  /** The receiver, e.g. http://127.0.0.1:9090/api/v1/write */
   url: string;
+  /** Extra labels on every series (e.g. {host: "ci-7"}); may not redefine run, profile, stage or __name__. */
   runLabels?: Record<string, string>;
+  /** How often a batch is built; 0 or unset = 5000 ms; clamped to 100..60000. */
   intervalMs?: number;
+  /** Per-request timeout; 0 or unset = 5000 ms; clamped to 100..60000. `stop` waits at most twice this. */
   timeoutMs?: number;
+  /** Batches waiting to be sent; 0 or unset = 4; clamped to 1..100. */
+  maxQueuedBatches?: number;
+  /** Where drops and the final tally are logged; defaults to a pino logger on stderr. */
+  logger?: Pick<pino.BaseLogger, 'warn' | 'info'>;
 }
 
-export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions): Output {
-  void opts;
+export const REMOTE_WRITE_ERROR_CODES = {
+  BAD_OPTIONS: 'BENCH_PROMETHEUS_RW_BAD_OPTIONS',
+  BAD_SERIES: 'BENCH_PROMETHEUS_RW_BAD_SERIES',
+} as const;
+
+export class RemoteWriteError extends Error {
+  constructor(
+    readonly code: (typeof REMOTE_WRITE_ERROR_CODES)[keyof typeof REMOTE_WRITE_ERROR_CODES],
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RemoteWriteError';
+  }
+}
+
+export interface RemoteWriteStats {
+  batchesSent: number;
+  batchesDropped: number;
+  samplesSent: number;
+  samplesDropped: number;
+  /** why the last batch was dropped, e.g. "HTTP 400: out of order sample" or "ECONNREFUSED" */
+  lastError: string | null;
+}
+
+export interface PrometheusRemoteWriteOutput extends Output {
+  stats(): RemoteWriteStats;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Wire format (remote-write.proto beside this file, written from the spec)
+
+export interface Label {
+  name: string;
+  value: string;
+}
+
+/** `value: 'stale'` writes Prometheus' staleness marker: the series ends at this timestamp. */
+export interface Sample {
+  value: number | 'stale';
+  timestampMs: number;
+}
+
+export interface TimeSeries {
+  labels: Label[];
+  samples: Sample[];
+}
+
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LEN = 2;
+const tag = (field: number, wire: number): number => (field << 3) | wire;
+
+// Prometheus recognises its StaleNaN by all 64 bits (0x7ff0000000000002); a NaN that passes through a JS number
+// may come out with its quiet bit set, so the marker is written as two raw little-endian 32-bit halves.
+const STALE_LOW = 0x00000002;
+const STALE_HIGH = 0x7ff00000;
+
+const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const RESERVED_LABELS = new Set(['__name__', 'run', 'profile', 'stage']);
+
+/**
+ * Sorts labels by name (the spec: names MUST be sorted lexicographically), drops empty values (an empty value
+ * means "no such label" in Prometheus) and rejects what the spec forbids, so a bad series fails here with a
+ * clear message rather than as a 400 from Prometheus that drops the whole batch.
+ */
+export function normaliseLabels(labels: Label[]): Label[] {
+  const sorted = labels
+    .filter((l) => l.value !== '')
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  let hasName = false;
+  for (let i = 0; i < sorted.length; i++) {
+    const l = sorted[i]!;
+    if (!LABEL_NAME_RE.test(l.name)) {
+      throw new RemoteWriteError(REMOTE_WRITE_ERROR_CODES.BAD_SERIES, `invalid label name ${JSON.stringify(l.name)}`);
+    }
+    if (i > 0 && sorted[i - 1]!.name === l.name) {
+      throw new RemoteWriteError(REMOTE_WRITE_ERROR_CODES.BAD_SERIES, `duplicate label ${l.name}`);
+    }
+    if (l.name === '__name__') hasName = true;
+  }
+  if (!hasName) throw new RemoteWriteError(REMOTE_WRITE_ERROR_CODES.BAD_SERIES, 'series without __name__');
+  return sorted;
+}
+
+/** The protobuf bytes of a prometheus.WriteRequest; labels must be normalised already. */
+export function encodeWriteRequest(series: TimeSeries[]): Uint8Array {
+  const w = Writer.create();
+  for (const ts of series) {
+    w.uint32(tag(1, WIRE_LEN)).fork(); // WriteRequest.timeseries = 1
+    for (const l of ts.labels) {
+      w.uint32(tag(1, WIRE_LEN)).fork(); // TimeSeries.labels = 1
+      w.uint32(tag(1, WIRE_LEN)).string(l.name); // Label.name = 1
+      w.uint32(tag(2, WIRE_LEN)).string(l.value); // Label.value = 2
+      w.ldelim();
+    }
+    for (const s of ts.samples) {
+      w.uint32(tag(2, WIRE_LEN)).fork(); // TimeSeries.samples = 2
+      w.uint32(tag(1, WIRE_FIXED64)); // Sample.value = 1 (double)
+      if (s.value === 'stale') w.fixed32(STALE_LOW).fixed32(STALE_HIGH);
+      else w.double(s.value);
+      w.uint32(tag(2, WIRE_VARINT)).int64(Math.trunc(s.timestampMs)); // Sample.timestamp = 2 (ms)
+      w.ldelim();
+    }
+    w.ldelim();
+  }
+  return w.finish();
+}
+
+/** The HTTP body: snappy block format (not the framed format) over the protobuf bytes. */
+export function encodeRemoteWriteBody(series: TimeSeries[]): Uint8Array {
+  return snappy.compress(encodeWriteRequest(series));
+}
+
+export const REMOTE_WRITE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Encoding': 'snappy',
+  'Content-Type': 'application/x-protobuf',
+  'X-Prometheus-Remote-Write-Version': '0.1.0',
+  'User-Agent': 'pageview-stress-bench',
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// From snapshots to series
+
+/** Prometheus' own spelling of a bucket bound: "+Inf" for infinity, shortest decimal otherwise. */
+export function formatLe(le: number): string {
+  if (le === Number.POSITIVE_INFINITY) return '+Inf';
+  return String(le);
+}
+
+interface Point {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+  counter: boolean;
+}
+
+/** Every metric the bench pushes for one stage snapshot (without the run/profile/stage labels). */
+export function snapshotPoints(s: StageSnapshot): Point[] {
+  const out: Point[] = [];
+  const counter = (name: string, value: number, labels: Record<string, string> = {}): void => {
+    out.push({ name, labels, value, counter: true });
+  };
+  const gauge = (name: string, value: number): void => {
+    out.push({ name, labels: {}, value, counter: false });
+  };
+  counter('bench_requests_sent_total', s.counts.sent);
+  counter('bench_requests_total', s.counts.ok, { outcome: 'ok' });
+  counter('bench_requests_total', s.counts.errors, { outcome: 'error' });
+  counter('bench_requests_total', s.counts.timeouts, { outcome: 'timeout' });
+  counter('bench_dropped_total', s.counts.dropped);
+  for (const [status, n] of Object.entries(s.by_status)) counter('bench_responses_total', n, { http_status: status });
+  for (const [code, n] of Object.entries(s.by_twirp_code)) {
+    counter('bench_twirp_responses_total', n, { twirp_code: code });
+  }
+  for (const [code, n] of Object.entries(s.by_error_code)) counter('bench_errors_total', n, { error_code: code });
+  for (const b of s.latencyBuckets) {
+    counter('bench_request_duration_seconds_bucket', b.count, { le: formatLe(b.le) });
+  }
+  counter('bench_request_duration_seconds_sum', s.latencySumSeconds);
+  counter('bench_request_duration_seconds_count', s.latencyCount);
+  gauge('bench_in_flight', s.inFlight);
+  if (s.targetRate !== null && Number.isFinite(s.targetRate)) gauge('bench_target_rate', s.targetRate);
+  gauge('bench_achieved_rate', s.achievedRate);
+  return out.filter((p) => Number.isFinite(p.value));
+}
+
+interface StageState {
+  info: StageInfo;
+  label: string;
+  snapshot: StageSnapshot | undefined;
+  ended: boolean;
+  /** staleness markers sent: the stage is finished for this output */
+  closed: boolean;
+  /** last value written per series key, to keep counters monotonic and to know what to mark stale */
+  last: Map<string, { labels: Label[]; value: number }>;
+}
+
+interface Batch {
+  series: TimeSeries[];
+  samples: number;
+}
+
+const DEFAULT_INTERVAL_MS = 5000;
+const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_MAX_QUEUED = 4;
+
+function bounded(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
+  if (v === undefined || v === 0) return dflt;
+  if (!Number.isFinite(v) || v < 0) {
+    throw new RemoteWriteError(REMOTE_WRITE_ERROR_CODES.BAD_OPTIONS, `${name} must be a positive number, got ${v}`);
+  }
+  return Math.min(max, Math.max(min, Math.round(v)));
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (err.name === 'TimeoutError' || err.name === 'AbortError') return `timeout: ${err.message}`;
+    if (cause?.code) return cause.code;
+    return cause?.message ?? err.message;
+  }
+  return String(err);
+}
+
+export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions): PrometheusRemoteWriteOutput {
+  let url: URL;
+  try {
+    url = new URL(opts.url);
+  } catch {
+    throw new RemoteWriteError(REMOTE_WRITE_ERROR_CODES.BAD_OPTIONS, `--prometheus-rw: not a URL: ${JSON.stringify(opts.url)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new RemoteWriteError(REMOTE_WRITE_ERROR_CODES.BAD_OPTIONS, `--prometheus-rw: must be http(s), got ${url.protocol}`);
+  }
+  const intervalMs = bounded('intervalMs', opts.intervalMs, DEFAULT_INTERVAL_MS, 100, 60_000);
+  const timeoutMs = bounded('timeoutMs', opts.timeoutMs, DEFAULT_TIMEOUT_MS, 100, 60_000);
+  const maxQueued = bounded('maxQueuedBatches', opts.maxQueuedBatches, DEFAULT_MAX_QUEUED, 1, 100);
+  const extraLabels: Label[] = [];
+  for (const [name, value] of Object.entries(opts.runLabels ?? {})) {
+    if (RESERVED_LABELS.has(name) || !LABEL_NAME_RE.test(name) || name.startsWith('__')) {
+      throw new RemoteWriteError(REMOTE_WRITE_ERROR_CODES.BAD_OPTIONS, `run label ${JSON.stringify(name)} is reserved or not a valid label name`);
+    }
+    extraLabels.push({ name, value: String(value) });
+  }
+  const log = opts.logger ?? pino({ name: 'bench-prometheus-rw', level: 'info' }, pino.destination(2));
+
+  let run: RunInfo | undefined;
+  const stages = new Map<number, StageState>();
+  const queue: Batch[] = [];
+  const stats: RemoteWriteStats = { batchesSent: 0, batchesDropped: 0, samplesSent: 0, samplesDropped: 0, lastError: null };
+  let lastTs = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let sending: Promise<void> | undefined;
+  let stopping = false;
+  const stopAbort = new AbortController();
+  let buildScheduled = false;
+
+  const drop = (batch: Batch, why: string): void => {
+    stats.batchesDropped++;
+    stats.samplesDropped += batch.samples;
+    // Log the first failure and every change of cause, not every batch: a down Prometheus must not flood stderr.
+    if (stats.lastError !== why) log.warn({ url: url.href, error: why, dropped: stats.batchesDropped }, 'remote write batch dropped');
+    stats.lastError = why;
+  };
+
+  const stageLabel = (info: StageInfo): string => {
+    // Two stages with one name would write into one series and break counter monotonicity: tell them apart.
+    const same = run?.stages.filter((s) => s.name === info.name).length ?? 1;
+    return same > 1 ? `${info.name}#${info.index}` : info.name;
+  };
+
+  const stateOf = (info: StageInfo): StageState => {
+    let st = stages.get(info.index);
+    if (!st) {
+      st = { info, label: stageLabel(info), snapshot: undefined, ended: false, closed: false, last: new Map() };
+      stages.set(info.index, st);
+    }
+    return st;
+  };
+
+  /** One batch from the current state: one sample per live series, plus staleness markers for ended stages. */
+  const build = (): Batch | undefined => {
+    if (!run) return undefined;
+    const ts = Math.max(Date.now(), lastTs + 1);
+    let usedTs = ts;
+    const series: TimeSeries[] = [];
+    let samples = 0;
+    for (const st of stages.values()) {
+      if (st.closed) continue;
+      if (st.snapshot) {
+        for (const p of snapshotPoints(st.snapshot)) {
+          const key = p.name + JSON.stringify(p.labels);
+          const prev = st.last.get(key);
+          // Counters never go down, whatever the snapshot says (a reset would read as a huge rate() spike).
+          const value = p.counter && prev !== undefined && p.value < prev.value ? prev.value : p.value;
+          const labels =
+            prev?.labels ??
+            normaliseLabels([
+              { name: '__name__', value: p.name },
+              { name: 'run', value: run.runId },
+              { name: 'profile', value: run.profile },
+              { name: 'stage', value: st.label },
+              ...extraLabels,
+              ...Object.entries(p.labels).map(([name, v]) => ({ name, value: v })),
+            ]);
+          st.last.set(key, { labels, value });
+        }
+      }
+      for (const { labels, value } of st.last.values()) {
+        const s: Sample[] = [{ value, timestampMs: ts }];
+        if (st.ended) {
+          s.push({ value: 'stale', timestampMs: ts + 1 });
+          usedTs = ts + 1;
+        }
+        series.push({ labels, samples: s });
+        samples += s.length;
+      }
+      if (st.ended) st.closed = true;
+    }
+    lastTs = usedTs;
+    return series.length > 0 ? { series, samples } : undefined;
+  };
+
+  const send = async (batch: Batch): Promise<void> => {
+    let body: Uint8Array;
+    try {
+      body = encodeRemoteWriteBody(batch.series);
+    } catch (err) {
+      drop(batch, describeError(err));
+      return;
+    }
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: REMOTE_WRITE_HEADERS,
+        body,
+        signal: AbortSignal.any([stopAbort.signal, AbortSignal.timeout(timeoutMs)]),
+      });
+      const text = await res.text();
+      if (res.status >= 200 && res.status < 300) {
+        stats.batchesSent++;
+        stats.samplesSent += batch.samples;
+      } else {
+        drop(batch, `HTTP ${res.status}: ${text.trim().slice(0, 200)}`);
+      }
+    } catch (err) {
+      drop(batch, describeError(err));
+    }
+  };
+
+  const pump = (): void => {
+    if (sending) return;
+    sending = (async () => {
+      while (queue.length > 0) {
+        const batch = queue.shift()!;
+        if (stopAbort.signal.aborted) drop(batch, 'stopped before it could be sent');
+        else await send(batch);
+      }
+    })().finally(() => {
+      sending = undefined;
+      if (queue.length > 0) pump();
+    });
+  };
+
+  const enqueue = (): void => {
+    let batch: Batch | undefined;
+    try {
+      batch = build();
+    } catch (err) {
+      // A bad series is a bug in this file or a bad label from the caller; the run goes on without the push.
+      stats.lastError = describeError(err);
+      log.warn({ error: stats.lastError }, 'remote write batch could not be built');
+      return;
+    }
+    if (!batch) return;
+    while (queue.length >= maxQueued) drop(queue.shift()!, 'queue full: Prometheus is slower than the push interval');
+    queue.push(batch);
+    pump();
+  };
+
   return {
     name: 'prometheus',
-    async start(_run: RunInfo) {},
-    add(_event: BenchEvent) {},
-    async stop(_summary: Summary) {},
+
+    async start(info: RunInfo): Promise<void> {
+      run = info;
+      timer = setInterval(enqueue, intervalMs);
+      timer.unref();
+    },
+
+    add(event: BenchEvent): void {
+      try {
+        if (!run || stopping) return;
+        const st = stateOf(event.stage);
+        if (event.type === 'tick') st.snapshot = event.snapshot;
+        else if (event.type === 'stage-end') {
+          st.ended = true;
+          // Push the stage's final values (and its staleness markers) now, off the hot path.
+          if (!buildScheduled) {
+            buildScheduled = true;
+            setImmediate(() => {
+              buildScheduled = false;
+              enqueue();
+            });
+          }
+        }
+      } catch {
+        // never throw into the runner
+      }
+    },
+
+    async stop(_summary: Summary): Promise<void> {
+      if (stopping) return;
+      stopping = true;
+      if (timer) clearInterval(timer);
+      for (const st of stages.values()) st.ended = true;
+      enqueue();
+      // Bounded: wait for the queue to drain, at most twice the request timeout, then abort what is left.
+      let deadline: NodeJS.Timeout | undefined;
+      const drained = (async () => {
+        while (sending) await sending;
+      })();
+      await Promise.race([drained, new Promise<void>((r) => (deadline = setTimeout(r, 2 * timeoutMs)))]);
+      if (deadline) clearTimeout(deadline);
+      stopAbort.abort();
+      await drained;
+      const tally = { url: url.href, ...stats };
+      if (stats.batchesDropped > 0) log.warn(tally, 'remote write finished with dropped batches');
+      else log.info(tally, 'remote write finished');
+    },
+
+    stats(): RemoteWriteStats {
+      return { ...stats };
+    },
   };
 }
