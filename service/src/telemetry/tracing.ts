@@ -1,0 +1,563 @@
+// Request tracing: the edge sampling decision, the Push transaction, the service's own spans through the
+// OpenTelemetry API, the group-commit flush and its links back to the requests it committed, and Twirp errors.
+//
+// Why it is shaped like this (figures in service/perf/apm-overhead.ts):
+// - The agent's incoming-HTTP instrumentation is off (apm-preload.cjs). Every request is decided once, at the
+//   edge: an incoming W3C traceparent decides by its sampled flag (https://www.w3.org/TR/trace-context/#sampled-flag),
+//   otherwise the edge sample rate does. Only sampled requests open a transaction, run inside its context and
+//   create spans; an unsampled request costs a header parse and a few property reads.
+// - Trace propagation is kept for all requests: an unsampled request with a traceparent still logs its trace id.
+// - Spans are created with @opentelemetry/api and reach APM through the agent's OpenTelemetry bridge
+//   (https://www.elastic.co/guide/en/apm/agent/nodejs/current/opentelemetry-bridge.html). Without the agent the
+//   API is a no-op, and nothing here is called for unsampled requests anyway (with the bridge, a span started
+//   with no active transaction would open a new transaction).
+// - Group commit: one flush commits rows of many requests. The flush is its own transaction (OTel batch-consumer
+//   shape: kind CONSUMER, linked to every sampled request's commit-wait span, labelled with its batch size), and
+//   every sampled commit-wait span is labelled with the flush's trace and transaction id. A slow request leads to
+//   its flush (labels.flush_trace_id), the flush leads back to the requests (span links).
+import {
+  context,
+  createTraceState,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Attributes,
+  type Context as OtelContext,
+  type Link,
+  type Span,
+  type SpanContext,
+} from '@opentelemetry/api';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type {
+  FastifyInstance,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  RouteOptions,
+} from 'fastify';
+import { apmAgent, apmState } from './apm';
+import { traceLogFields } from './logging';
+
+type AgentTransaction = NonNullable<NonNullable<ReturnType<typeof apmAgent>>['currentTransaction']>;
+
+const tracer = trace.getTracer('pageview-service');
+
+// ---------------------------------------------------------------------------------------------------------------
+// Incoming headers: parsed strictly, bounded, never trusted as anything but labels and a parent span context.
+
+const TRACEPARENT_RE = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^\s]*)?$/;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
+
+export interface Traceparent {
+  readonly traceId: string;
+  readonly parentId: string;
+  readonly sampled: boolean;
+}
+
+/** Parses a W3C traceparent (https://www.w3.org/TR/trace-context/#traceparent-header); undefined when invalid. */
+export function parseTraceparent(header: unknown): Traceparent | undefined {
+  if (typeof header !== 'string' || header.length < 55 || header.length > 256) return undefined;
+  const m = TRACEPARENT_RE.exec(header.trim());
+  if (m === null) return undefined;
+  const [, version, traceId, parentId, flags, rest] = m as unknown as [string, string, string, string, string, string?];
+  // Version ff is forbidden; version 00 has exactly four fields. Later versions may append fields.
+  if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
+  if (traceId === ZERO_TRACE_ID || parentId === ZERO_SPAN_ID) return undefined;
+  return { traceId, parentId, sampled: (parseInt(flags, 16) & 1) === 1 };
+}
+
+const TRACESTATE_RE = /^[\x20-\x7e]{1,512}$/;
+
+const BENCH_LABEL_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+/** A bench header value fit to be an APM label: 1-64 characters of [A-Za-z0-9._:-]; anything else is dropped. */
+export function benchLabel(value: unknown): string | undefined {
+  return typeof value === 'string' && BENCH_LABEL_RE.test(value) ? value : undefined;
+}
+
+const TWIRP_PREFIX = '/twirp/';
+const TWIRP_METHOD_RE = /^[A-Za-z_][A-Za-z0-9_.]{0,99}\/[A-Za-z_][A-Za-z0-9_]{0,99}$/;
+
+/** `/twirp/stats.StatsService/Push?x` -> `stats.StatsService/Push`; unknown shapes get one bounded name. */
+export function twirpMethodName(url: string): string {
+  const q = url.indexOf('?');
+  const path = url.slice(TWIRP_PREFIX.length, q === -1 ? undefined : q);
+  return TWIRP_METHOD_RE.test(path) ? path : 'twirp unknown route';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The per-request trace.
+
+/** What tracing knows about one request. `sampled` requests have a transaction and record spans. */
+export class RequestTrace {
+  readonly traceId: string;
+  readonly sampled: boolean;
+  readonly name: string;
+  /** The transaction's id (sampled requests only). */
+  readonly transactionId: string | undefined;
+  /** The OTel context whose active span is the transaction (sampled requests only). */
+  readonly otelContext: OtelContext | undefined;
+  readonly span: Span | undefined;
+  readonly transaction: AgentTransaction | undefined;
+  twirpCode: string | undefined;
+  error: unknown;
+  ended = false;
+
+  constructor(init: {
+    traceId: string;
+    sampled: boolean;
+    name: string;
+    transactionId?: string;
+    otelContext?: OtelContext;
+    span?: Span;
+    transaction?: AgentTransaction;
+  }) {
+    this.traceId = init.traceId;
+    this.sampled = init.sampled;
+    this.name = init.name;
+    this.transactionId = init.transactionId;
+    this.otelContext = init.otelContext;
+    this.span = init.span;
+    this.transaction = init.transaction;
+  }
+}
+
+const TRACE = Symbol('pageview.trace');
+type TracedMessage = IncomingMessage & { [TRACE]?: RequestTrace | null };
+
+/**
+ * Decides once per request (memoised on the raw request) whether it is traced, and opens its transaction when it
+ * is sampled. Only Twirp routes are traced: health checks and scrapes are not the service's work.
+ */
+export function beginRequestTrace(raw: IncomingMessage): RequestTrace | undefined {
+  const msg = raw as TracedMessage;
+  const memo = msg[TRACE];
+  if (memo !== undefined) return memo ?? undefined;
+  const t = decide(raw);
+  msg[TRACE] = t ?? null;
+  return t;
+}
+
+/** The request's trace, if it has one (sampled, or unsampled with an incoming trace id). */
+export function requestTrace(request: FastifyRequest): RequestTrace | undefined {
+  const memo = (request.raw as TracedMessage)[TRACE];
+  return memo ?? undefined;
+}
+
+function decide(raw: IncomingMessage): RequestTrace | undefined {
+  const url = raw.url ?? '';
+  if (!url.startsWith(TWIRP_PREFIX)) return undefined;
+  const parent = parseTraceparent(raw.headers.traceparent);
+  const state = apmState();
+  const sampled =
+    state.active && (parent !== undefined ? parent.sampled : state.sampleRate > 0 && Math.random() < state.sampleRate);
+  const name = twirpMethodName(url);
+  if (!sampled) {
+    return parent === undefined ? undefined : new RequestTrace({ traceId: parent.traceId, sampled: false, name });
+  }
+  return openTransaction(raw, name, parent) ?? (parent && new RequestTrace({ traceId: parent.traceId, sampled: false, name }));
+}
+
+function openTransaction(raw: IncomingMessage, name: string, parent: Traceparent | undefined): RequestTrace | undefined {
+  const agent = apmAgent();
+  if (agent === undefined) return undefined;
+  let parentCtx = ROOT_CONTEXT;
+  if (parent !== undefined) {
+    const stateHeader = raw.headers.tracestate;
+    const spanContext: SpanContext = {
+      traceId: parent.traceId,
+      spanId: parent.parentId,
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: true,
+    };
+    if (typeof stateHeader === 'string' && TRACESTATE_RE.test(stateHeader)) {
+      spanContext.traceState = createTraceState(stateHeader);
+    }
+    parentCtx = trace.setSpanContext(ROOT_CONTEXT, spanContext);
+  }
+  const slash = name.indexOf('/');
+  const attributes: Attributes = { 'rpc.system': 'twirp' };
+  if (slash > 0) {
+    attributes['rpc.service'] = name.slice(0, slash);
+    attributes['rpc.method'] = name.slice(slash + 1);
+  }
+  const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parentCtx);
+  // Resolve the bridge's own context once: later context.with() calls then need no conversion.
+  const otelContext = context.with(trace.setSpan(ROOT_CONTEXT, span), () => context.active());
+  const transaction = context.with(otelContext, () => agent.currentTransaction) ?? undefined;
+  if (transaction === undefined) {
+    span.end();
+    return undefined;
+  }
+  const run = benchLabel(raw.headers['x-bench-run']);
+  const stage = benchLabel(raw.headers['x-bench-stage']);
+  if (run !== undefined) transaction.setLabel('bench_run', run);
+  if (stage !== undefined) transaction.setLabel('bench_stage', stage);
+  const ids = transaction.ids;
+  return new RequestTrace({
+    traceId: ids['trace.id'],
+    sampled: true,
+    name,
+    transactionId: ids['transaction.id'],
+    otelContext,
+    span,
+    transaction,
+  });
+}
+
+/** Result names: the Twirp code, `ok`, or `client_disconnected` when the client left before the response. */
+export function transactionResult(statusCode: number, twirpCode: string | undefined, finished: boolean): {
+  result: string;
+  outcome: 'success' | 'failure' | 'unknown';
+} {
+  if (!finished) return { result: 'client_disconnected', outcome: 'unknown' };
+  const result = twirpCode ?? (statusCode < 400 ? 'ok' : `http_${statusCode}`);
+  // Client mistakes (4xx) are not service failures: https://github.com/elastic/apm/blob/main/specs/agents/tracing-transactions.md#transaction-outcome
+  return { result, outcome: statusCode >= 500 ? 'failure' : 'success' };
+}
+
+/** Ends the request's transaction once (the response finished or its socket closed). */
+export function endRequestTrace(t: RequestTrace, res: ServerResponse): void {
+  if (t.ended) return;
+  t.ended = true;
+  const tx = t.transaction;
+  if (tx === undefined || t.span === undefined) return;
+  const { result, outcome } = transactionResult(res.statusCode, t.twirpCode, res.writableFinished);
+  tx.result = result;
+  tx.setOutcome(outcome);
+  if (t.twirpCode !== undefined) tx.setLabel('twirp_code', t.twirpCode);
+  t.span.end();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The service's own spans.
+
+/** A span handle that is a no-op for unsampled requests, so callers never branch on sampling. */
+export interface TraceSpan {
+  readonly recording: boolean;
+  setAttribute(key: string, value: string | number | boolean): void;
+  /** Ends the span; an error marks it failed (its message is recorded, never its cause). */
+  end(error?: unknown): void;
+}
+
+const NOOP_SPAN: TraceSpan = {
+  recording: false,
+  setAttribute() {},
+  end() {},
+};
+
+class OtelTraceSpan implements TraceSpan {
+  readonly recording = true;
+  constructor(readonly span: Span) {}
+  setAttribute(key: string, value: string | number | boolean): void {
+    this.span.setAttribute(key, value);
+  }
+  end(error?: unknown): void {
+    if (error !== undefined) {
+      const code = errorCode(error);
+      this.span.setStatus({ code: SpanStatusCode.ERROR, message: code ?? errorMessage(error) });
+      if (code !== undefined) this.span.setAttribute('error.code', code);
+    }
+    this.span.end();
+  }
+}
+
+/** Starts a child span of the request's transaction (no-op unless the request is sampled). */
+export function startSpan(t: RequestTrace | undefined, name: string, attributes?: Attributes): TraceSpan {
+  if (t === undefined || t.otelContext === undefined || t.ended) return NOOP_SPAN;
+  return new OtelTraceSpan(tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, t.otelContext));
+}
+
+/** Runs `fn` inside a child span; the span ends when `fn` returns or its promise settles. */
+export function inSpan<T>(t: RequestTrace | undefined, name: string, fn: () => T): T {
+  if (t === undefined || t.otelContext === undefined || t.ended) return fn();
+  const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL }, t.otelContext);
+  const handle = new OtelTraceSpan(span);
+  let result: T;
+  try {
+    result = context.with(trace.setSpan(t.otelContext, span), fn);
+  } catch (err) {
+    handle.end(err);
+    throw err;
+  }
+  if (result instanceof Promise) {
+    return result.then(
+      (v) => {
+        handle.end();
+        return v;
+      },
+      (err: unknown) => {
+        handle.end(err);
+        throw err;
+      },
+    ) as T;
+  }
+  handle.end();
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Group commit: the request's wait for its flush, and the flush.
+
+/** A sampled request's wait for the flush that commits its row. */
+export class CommitWait {
+  readonly span: Span;
+  readonly spanContext: SpanContext;
+  constructor(span: Span) {
+    this.span = span;
+    this.spanContext = span.spanContext();
+  }
+  end(error?: unknown): void {
+    new OtelTraceSpan(this.span).end(error);
+  }
+}
+
+/** Starts the `commit_wait` span of a sampled request; undefined (nothing to carry) otherwise. */
+export function startCommitWait(t: RequestTrace | undefined): CommitWait | undefined {
+  if (t === undefined || t.otelContext === undefined || t.ended) return undefined;
+  return new CommitWait(tracer.startSpan('commit_wait', { kind: SpanKind.INTERNAL }, t.otelContext));
+}
+
+/** One flush of the group committer. */
+export interface FlushTrace {
+  readonly recording: boolean;
+  /** The flush transaction's ids when recording (also for log lines about this flush). */
+  readonly traceId: string | undefined;
+  readonly transactionId: string | undefined;
+  /** Runs the database call in the flush's context, so the agent's mysql2 span belongs to the flush. */
+  run<T>(fn: () => T): T;
+  end(error?: unknown): void;
+}
+
+const UNTRACED_FLUSH: FlushTrace = {
+  recording: false,
+  traceId: undefined,
+  transactionId: undefined,
+  // A flush may start inside some request's async context (a timer armed by a Push, a full batch); an unsampled
+  // flush runs in the empty context so its query is never attributed to that request.
+  run<T>(fn: () => T): T {
+    return apmState().active ? context.with(ROOT_CONTEXT, fn) : fn();
+  },
+  end() {},
+};
+
+class RecordingFlush implements FlushTrace {
+  readonly recording = true;
+  readonly traceId: string;
+  readonly transactionId: string | undefined;
+  constructor(
+    private readonly span: Span,
+    private readonly otelContext: OtelContext,
+    private readonly transaction: AgentTransaction | undefined,
+  ) {
+    const sc = span.spanContext();
+    this.traceId = sc.traceId;
+    this.transactionId = transaction?.ids['transaction.id'] ?? sc.spanId;
+  }
+  run<T>(fn: () => T): T {
+    return context.with(this.otelContext, fn);
+  }
+  end(error?: unknown): void {
+    const code = error === undefined ? undefined : (errorCode(error) ?? 'error');
+    if (this.transaction !== undefined) {
+      this.transaction.result = code ?? 'ok';
+      this.transaction.setOutcome(error === undefined ? 'success' : 'failure');
+    }
+    this.span.end();
+  }
+}
+
+/**
+ * Starts the trace of one flush of `rows` rows. It records only when at least one waiting request is sampled:
+ * unsampled traffic never pays for flush transactions. Each sampled wait is labelled with the flush's ids and the
+ * batch size; the flush links to each sampled wait (at most `MAX_FLUSH_LINKS`).
+ */
+export function startFlush(waits: Iterable<CommitWait | undefined>, rows: number): FlushTrace {
+  const sampled: CommitWait[] = [];
+  for (const w of waits) if (w !== undefined) sampled.push(w);
+  const agent = apmAgent();
+  if (sampled.length === 0 || agent === undefined) return UNTRACED_FLUSH;
+  const links: Link[] = sampled.slice(0, MAX_FLUSH_LINKS).map((w) => ({ context: w.spanContext }));
+  const span = tracer.startSpan(
+    'pageviews.flush',
+    {
+      root: true,
+      kind: SpanKind.CONSUMER,
+      links,
+      // OTel messaging attributes make the bridge type this transaction `messaging`: the buffer is an in-process
+      // queue and a flush is a batch receive (https://opentelemetry.io/docs/specs/semconv/messaging/messaging-spans/).
+      attributes: {
+        'messaging.system': 'pageviews-buffer',
+        'messaging.operation': 'process',
+        'messaging.batch.message_count': rows,
+      },
+    },
+    ROOT_CONTEXT,
+  );
+  const otelContext = context.with(trace.setSpan(ROOT_CONTEXT, span), () => context.active());
+  const transaction = context.with(otelContext, () => agent.currentTransaction) ?? undefined;
+  transaction?.setLabel('batch_size', rows, false);
+  transaction?.setLabel('sampled_requests', sampled.length, false);
+  const flush = new RecordingFlush(span, otelContext, transaction);
+  for (const w of sampled) {
+    w.span.setAttribute('flush_trace_id', flush.traceId);
+    if (flush.transactionId !== undefined) w.span.setAttribute('flush_transaction_id', flush.transactionId);
+    w.span.setAttribute('batch_size', rows);
+  }
+  return flush;
+}
+
+/** Span links per flush transaction: enough to find the requests, bounded so a huge batch stays a small event. */
+export const MAX_FLUSH_LINKS = 64;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Twirp errors.
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    if (typeof code === 'string' && code.length <= 64) return code;
+  }
+  return undefined;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Reads the Twirp code from an error body (https://twitchtv.github.io/twirp/docs/spec_v7.html#error-codes). */
+export function twirpCodeFromBody(payload: unknown): string | undefined {
+  const text = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : undefined;
+  if (text === undefined || text.length > 8192) return undefined;
+  try {
+    const body = JSON.parse(text) as { code?: unknown };
+    return typeof body.code === 'string' && /^[a-z_]{1,32}$/.test(body.code) ? body.code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The error an APM error event is made from when the handler replied with a Twirp body instead of throwing. */
+export class TwirpReplyError extends Error {
+  readonly code: string;
+  constructor(code: string, status: number) {
+    super(`twirp ${code} (HTTP ${status})`);
+    this.name = 'TwirpError';
+    this.code = code;
+  }
+}
+
+/**
+ * Errors of unsampled requests are captured within a budget (a token bucket), so an error storm under stress
+ * costs at most this many error events per second; every error of a sampled request is captured.
+ */
+export class ErrorBudget {
+  private tokens: number;
+  private last: number;
+  constructor(
+    private readonly perSecond: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = perSecond;
+    this.last = now();
+  }
+  take(): boolean {
+    const t = this.now();
+    this.tokens = Math.min(this.perSecond, this.tokens + ((t - this.last) / 1000) * this.perSecond);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export const UNSAMPLED_ERRORS_PER_SECOND = 20;
+const unsampledErrors = new ErrorBudget(UNSAMPLED_ERRORS_PER_SECOND);
+
+function captureTwirpError(request: FastifyRequest, t: RequestTrace | undefined, code: string, status: number, error: unknown): void {
+  const agent = apmAgent();
+  if (agent === undefined) return;
+  const sampled = t?.transaction !== undefined && !t.ended;
+  if (!sampled && !unsampledErrors.take()) return;
+  const labels: Record<string, string> = { twirp_code: code };
+  if (!sampled) {
+    const run = benchLabel(request.headers['x-bench-run']);
+    const stage = benchLabel(request.headers['x-bench-stage']);
+    if (run !== undefined) labels.bench_run = run;
+    if (stage !== undefined) labels.bench_stage = stage;
+  }
+  const err = error instanceof Error ? error : new TwirpReplyError(code, status);
+  agent.captureError(err, {
+    // Unsampled: null = no parent, even if some context leaked into this hook.
+    parent: sampled ? t.transaction : null,
+    labels,
+    handled: true,
+    captureAttributes: false,
+    // The transaction's outcome follows the Twirp code (4xx is not a failure), not the mere presence of an error.
+    skipOutcome: true,
+  } as Parameters<typeof agent.captureError>[1]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fastify wiring.
+
+type ChildLoggerFactory = Parameters<FastifyInstance['setChildLoggerFactory']>[0];
+
+/** Fastify child logger factory: every line of a traced request carries ECS `trace.id` / `transaction.id`. */
+export const traceChildLoggerFactory: ChildLoggerFactory = function (logger, bindings, opts, raw) {
+  const t = beginRequestTrace(raw as IncomingMessage);
+  return logger.child(t === undefined ? bindings : { ...bindings, ...traceLogFields(t) }, opts);
+};
+
+const ERROR = Symbol('pageview.trace.error');
+type ErrorCarrier = FastifyRequest & { [ERROR]?: unknown };
+
+function wrapHandler(route: RouteOptions): void {
+  const handler = route.handler;
+  route.handler = function tracedHandler(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
+    const t = requestTrace(request);
+    if (t === undefined || t.otelContext === undefined) return handler.call(this, request, reply);
+    return context.with(t.otelContext, handler, this, request, reply);
+  };
+}
+
+/**
+ * The tracing plugin. Register it before the routes (it wraps handlers as they are added) and at the root (it does
+ * not encapsulate: `skip-override`, as fastify-plugin sets it).
+ */
+export const tracingPlugin: FastifyPluginCallback = (fastify, _opts, done) => {
+  fastify.setChildLoggerFactory(traceChildLoggerFactory);
+  fastify.addHook('onRoute', wrapHandler);
+  fastify.addHook('onRequest', (request, reply, next) => {
+    // Usually already decided by the child logger factory; this covers a replaced factory.
+    const t = beginRequestTrace(request.raw);
+    if (t !== undefined && t.sampled) {
+      const res = reply.raw;
+      res.once('close', () => endRequestTrace(t, res));
+    }
+    next();
+  });
+  fastify.addHook('onError', (request, _reply, error, next) => {
+    (request as ErrorCarrier)[ERROR] = error;
+    next();
+  });
+  fastify.addHook('onSend', (request, reply, payload, next) => {
+    const status = reply.statusCode;
+    if (status >= 400 && request.url.startsWith(TWIRP_PREFIX)) {
+      const t = requestTrace(request);
+      const error = (request as ErrorCarrier)[ERROR];
+      const code = twirpCodeFromBody(payload) ?? errorCode(error) ?? `http_${status}`;
+      if (t !== undefined) {
+        t.twirpCode = code;
+        t.error = error;
+      }
+      captureTwirpError(request, t, code, status, error);
+    }
+    next(null, payload);
+  });
+  done();
+};
+(tracingPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
