@@ -1,0 +1,210 @@
+// The closed model: a fixed (or stepped, see closed-ramp.ts) number of connections, each sending its next
+// request as soon as the previous answer arrives, driven by autocannon's programmatic API.
+//
+// What we take from autocannon and what we replace (read from autocannon 8 lib/run.js, lib/httpClient.js):
+// - Sockets, HTTP parsing, keep-alive and reconnects: autocannon's Client.
+// - Request bytes: each Client's `getRequestBuffer` is replaced in `setupClient` so every request gets a fresh
+//   seeded body and traceparent without autocannon's generic per-request rebuild (`setupRequest` re-assembles
+//   headers through Object.assign/Object.entries and Buffer.concat on every request).
+// - Latency: the Client's 'response' event carries the send-to-answer time from process.hrtime as a float of
+//   ms; we record it in microseconds into our own HDR histogram. autocannon's histogram holds whole ms, and its
+//   coordinated-omission correction (only active with a rate) is never enabled here.
+// - Twirp code: `verifyBody` receives each answer's body right after its 'response' event (same tick), so a
+//   non-2xx is held for one call and classified from its body; 2xx bodies are never parsed.
+// - Socket errors: autocannon reconnects on 'error' and 'end' without dropping the request that was in flight
+//   (its pipelined queue keeps the stale entry, so the next answer would be timed from the lost request's
+//   start). We prepend listeners that count the loss by code and clear the queue first.
+// - Timeouts: the Client's own timer, set to the request spec's timeout in ms (autocannon's option is whole
+//   seconds, minimum 1).
+import autocannon from 'autocannon';
+import type { StageResult, StageSpec } from '../types';
+import { StageRecorder } from '../metrics/stage-recorder';
+import { twirpCodeOf } from '../metrics/twirp-code';
+import { RequestBuilder } from '../request-builder';
+import { PUSH_PATH, type StageContext } from './stage-context';
+import { closedRampPlan, type ClosedStep } from './closed-ramp';
+
+export const MAX_CONNECTIONS = 10_000;
+/** After the stage ends, how long to wait for autocannon instances to wind down before giving up on them. */
+const SETTLE_MS = 5_000;
+
+export class ClosedStageError extends Error {
+  constructor(readonly code: 'BENCH_CLOSED_STAGE_INVALID' | 'BENCH_CLOSED_STAGE_FAILED', message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The parts of autocannon's Client (lib/httpClient.js) this executor touches. */
+interface AcClient {
+  timeout: number;
+  conn: NodeJS.EventEmitter;
+  destroyed: boolean;
+  pipelinedRequests: { size(): number; clear(): void };
+  getRequestBuffer(): Buffer;
+  _connect(): void;
+  destroy(): void;
+  on(event: 'response', fn: (status: number, bytes: number, durationMs: number) => void): void;
+  on(event: 'timeout', fn: () => void): void;
+}
+
+interface Instance {
+  step: ClosedStep;
+  clients: Set<AcClient>;
+  done: Promise<unknown> | null;
+  stopped: boolean;
+}
+
+export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promise<StageResult> {
+  const c0 = stage.connections ?? 0;
+  const c1 = stage.rampTo ?? c0;
+  for (const [what, n] of [['connections', c0], ['rampTo', c1]] as const) {
+    if (!Number.isInteger(n) || n < 0 || n > MAX_CONNECTIONS) {
+      throw new ClosedStageError('BENCH_CLOSED_STAGE_INVALID', `stage ${stage.name}: ${what} must be an integer in 0..${MAX_CONNECTIONS}, got ${n}`);
+    }
+  }
+  if (c0 === 0 && c1 === 0) throw new ClosedStageError('BENCH_CLOSED_STAGE_INVALID', `stage ${stage.name}: needs connections > 0`);
+  if (!(stage.durationMs > 0)) throw new ClosedStageError('BENCH_CLOSED_STAGE_INVALID', `stage ${stage.name}: duration must be > 0`);
+
+  const base = new URL(ctx.target);
+  const host = base.host;
+  const url = new URL(PUSH_PATH, base).toString();
+  const builder = new RequestBuilder(ctx.request, { runId: ctx.runId, stage: stage.name });
+  const timeoutMs = ctx.request.timeoutMs;
+  // started just before the first instance, so set-up time is not counted as stage time
+  let rec!: StageRecorder;
+
+  // A non-2xx answer waits here between its 'response' event and its verifyBody call (same tick).
+  let held: { status: number; bytes: number; us: number } | null = null;
+
+  const setupClient = (instance: Instance) => (raw: unknown): void => {
+    const client = raw as AcClient;
+    instance.clients.add(client);
+    client.timeout = timeoutMs;
+    client.getRequestBuffer = () => {
+      const buf = builder.nextRaw(host);
+      rec.onSent(buf.length);
+      return buf;
+    };
+    client.on('response', (status, bytes, durationMs) => {
+      if (status >= 200 && status < 300) rec.onResponse(status, 'ok', bytes, durationMs * 1000);
+      else held = { status, bytes, us: durationMs * 1000 };
+    });
+    client.on('timeout', () => rec.onTimeout());
+    const connect = client._connect;
+    client._connect = function (this: AcClient) {
+      connect.call(this);
+      const conn = this.conn;
+      conn.prependListener('error', (err: NodeJS.ErrnoException) => {
+        if (this.conn !== conn) return;
+        const lost = this.pipelinedRequests.size() > 0;
+        rec.onSocketError(err.code ?? 'UNKNOWN', lost);
+        this.pipelinedRequests.clear();
+      });
+      conn.prependListener('end', () => {
+        // the server closed the connection; with a request in flight that request is lost (a hang-up)
+        if (this.conn !== conn || this.pipelinedRequests.size() === 0) return;
+        rec.onSocketError('ECONNRESET', true);
+        this.pipelinedRequests.clear();
+      });
+    };
+  };
+
+  const verifyBody = (body: unknown): boolean => {
+    if (held !== null) {
+      const h = held;
+      held = null;
+      rec.onResponse(h.status, twirpCodeOf(h.status, body as string), h.bytes, h.us);
+    }
+    return true; // never a "mismatch": classification is ours
+  };
+
+  const plan = closedRampPlan(c0, c1, stage.durationMs);
+  const instances: Instance[] = plan.map((step) => ({ step, clients: new Set(), done: null, stopped: false }));
+  const timers: NodeJS.Timeout[] = [];
+  let failure: unknown = null;
+
+  const startInstance = (inst: Instance): void => {
+    if (inst.stopped) return;
+    const tracker = autocannon({
+      url,
+      method: 'POST',
+      connections: inst.step.connections,
+      pipelining: 1,
+      // the stage's own timer ends the instance (by destroying its clients); this is only a backstop
+      duration: Math.ceil(stage.durationMs / 1000) + 60,
+      timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
+      sampleInt: 250,
+      headers: { 'content-type': builder.contentType },
+      setupClient: setupClient(inst) as never,
+      verifyBody: verifyBody as never,
+      skipAggregateResult: true,
+    } as autocannon.Options);
+    inst.done = Promise.resolve(tracker).catch((err: unknown) => {
+      failure ??= err;
+      finish();
+    });
+  };
+
+  const stopInstance = (inst: Instance): void => {
+    if (inst.stopped) return;
+    inst.stopped = true;
+    for (const c of inst.clients) {
+      if (!c.destroyed) rec.onAbandoned(c.pipelinedRequests.size());
+      c.destroy();
+    }
+  };
+
+  let finish: () => void = () => {};
+  const ended = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+
+  rec = new StageRecorder({ name: stage.name, model: 'closed' });
+  for (const inst of instances) {
+    if (inst.step.startMs <= 0) startInstance(inst);
+    else timers.push(setTimeout(() => startInstance(inst), inst.step.startMs));
+    if (inst.step.stopMs < stage.durationMs) timers.push(setTimeout(() => stopInstance(inst), inst.step.stopMs));
+  }
+  timers.push(setTimeout(finish, stage.durationMs));
+  const onAbort = (): void => finish();
+  if (ctx.signal.aborted) finish();
+  else ctx.signal.addEventListener('abort', onAbort, { once: true });
+  const ticker = setInterval(() => {
+    try {
+      ctx.onTick(rec.snapshot(null));
+    } catch {
+      // a tick consumer must not break the stage
+    }
+  }, 1000);
+
+  try {
+    await ended;
+    rec.end();
+    for (const inst of instances) stopInstance(inst);
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    clearInterval(ticker);
+    ctx.signal.removeEventListener('abort', onAbort);
+  }
+  // autocannon resolves at its next sample tick after its clients are gone; bounded wait.
+  const running = instances.map((i) => i.done).filter((d): d is Promise<unknown> => d !== null);
+  let settleTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled(running),
+    new Promise((resolve) => { settleTimer = setTimeout(resolve, SETTLE_MS); }),
+  ]);
+  clearTimeout(settleTimer);
+
+  if (failure !== null) {
+    rec.destroy();
+    throw new ClosedStageError('BENCH_CLOSED_STAGE_FAILED', `stage ${stage.name}: autocannon failed: ${String(failure)}`, { cause: failure });
+  }
+  const result = rec.result(null);
+  try {
+    ctx.onTick(rec.snapshot(null));
+  } catch {
+    // see above
+  }
+  rec.destroy();
+  return result;
+}

@@ -1,0 +1,171 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { runClosedStage, ClosedStageError } from '../src/executors/closed';
+import { closedRampPlan, connectionsAt } from '../src/executors/closed-ramp';
+import type { StageContext } from '../src/executors/stage-context';
+import type { RequestSpec, StageSnapshot, StageSpec } from '../src/types';
+import { startTestServer } from './support/test-server';
+
+const request = (over: Partial<RequestSpec> = {}): RequestSpec => ({
+  properties: ['news', 'sport'], sections: 100, ids: 100_000, invalidShare: 0, seed: 7, contentType: 'json', timeoutMs: 5000, ...over,
+});
+
+function stage(over: Partial<StageSpec>): StageSpec {
+  return { name: 'hold', durationMs: 2000, model: 'closed', connections: 4, thresholds: [], ...over };
+}
+
+function ctx(target: string, s: StageSpec, over: Partial<StageContext> = {}, ticks: StageSnapshot[] = []): StageContext {
+  return {
+    target, request: request(), runId: 'run-closed', signal: new AbortController().signal,
+    stage: { index: 0, name: s.name, model: 'closed', durationMs: s.durationMs },
+    onTick: (snap) => ticks.push(snap),
+    ...over,
+  };
+}
+
+test('a steady 100 ms server measures p50 ~ 100 ms (no coordinated-omission skew), at microsecond resolution', async (t) => {
+  const srv = await startTestServer({ latencyMs: 100 });
+  t.after(() => srv.close());
+  const s = stage({ connections: 10, durationMs: 2000 });
+  const ticks: StageSnapshot[] = [];
+  const r = await runClosedStage(s, ctx(srv.url, s, {}, ticks));
+  assert.ok(r.counts.completed >= 50, `completed ${r.counts.completed}`);
+  assert.ok(r.latency_ms.p50 >= 99.5 && r.latency_ms.p50 < 150, `p50 ${r.latency_ms.p50}`);
+  assert.ok(r.latency_ms.p90 >= 99.5, `p90 ${r.latency_ms.p90}`);
+  assert.ok(r.latency_ms.mean >= 99.5, `mean ${r.latency_ms.mean}`);
+  // not whole milliseconds: autocannon's own histogram would give integers only
+  assert.ok([r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.max, r.latency_ms.mean].some((v) => !Number.isInteger(v)));
+  assert.equal(r.counts.ok, r.counts.completed);
+  assert.deepEqual(r.by_twirp_code, { ok: r.counts.completed });
+  assert.equal(r.model, 'closed');
+  assert.equal(r.rate.target, null);
+  assert.ok(r.rate.achieved > 0);
+  assert.ok(r.bytes.sent > 0 && r.bytes.received > 0);
+  // ticks about once a second plus one at the end, cumulative
+  assert.ok(ticks.length >= 2, `ticks ${ticks.length}`);
+  assert.equal(ticks.at(-1)?.counts.completed, r.counts.completed);
+  // at most one request per connection is still in flight at the end
+  assert.ok(r.counts.sent - r.counts.completed <= 10);
+});
+
+test('every request carries a fresh traceparent, the run and stage headers and a seeded body', async (t) => {
+  const srv = await startTestServer({ latencyMs: 1, keep: 500 });
+  t.after(() => srv.close());
+  const s = stage({ name: 'headers', connections: 2, durationMs: 500 });
+  await runClosedStage(s, ctx(srv.url, s));
+  const recent = srv.counts.recent;
+  assert.ok(recent.length >= 20);
+  const traces = new Set<string>();
+  for (const req of recent) {
+    assert.match(String(req.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    traces.add(String(req.headers.traceparent).slice(3, 35));
+    assert.equal(req.headers['x-bench-run'], 'run-closed');
+    assert.equal(req.headers['x-bench-stage'], 'headers');
+    assert.equal(req.headers['content-type'], 'application/json');
+    const body = JSON.parse(req.body.toString()) as { property: string; section: number; id: number };
+    assert.ok(['news', 'sport'].includes(body.property));
+  }
+  assert.equal(traces.size, recent.length);
+  assert.ok(new Set(recent.map((r) => r.body.toString())).size > recent.length * 0.9);
+});
+
+test('Twirp codes, statuses and hang-ups are classified and agree with what the server did', async (t) => {
+  const srv = await startTestServer({
+    latencyMs: 2,
+    errors: [{ code: 'unavailable', every: 10 }, { code: 'invalid_argument', every: 7 }],
+    hangUpEvery: 23,
+  });
+  t.after(() => srv.close());
+  const s = stage({ connections: 4, durationMs: 1500 });
+  const r = await runClosedStage(s, ctx(srv.url, s));
+  const c = srv.counts;
+  assert.ok(r.counts.completed > 100, `completed ${r.counts.completed}`);
+  // the client can only miss what was in flight when the stage ended (one per connection)
+  const near = (client: number, server: number, what: string) =>
+    assert.ok(client <= server && server - client <= 4, `${what}: client ${client} server ${server}`);
+  near(r.by_twirp_code.ok ?? 0, c.byCode.ok ?? 0, 'ok');
+  near(r.by_twirp_code.unavailable ?? 0, c.byCode.unavailable ?? 0, 'unavailable');
+  near(r.by_twirp_code.invalid_argument ?? 0, c.byCode.invalid_argument ?? 0, 'invalid_argument');
+  near(r.by_error_code.ECONNRESET ?? 0, c.hangUps, 'hang-ups');
+  assert.equal(r.by_status['503'], r.by_twirp_code.unavailable);
+  assert.equal(r.by_status['400'], r.by_twirp_code.invalid_argument);
+  assert.ok((r.by_error_code.ECONNRESET ?? 0) > 0);
+  assert.equal(r.counts.errors, r.counts.completed - r.counts.ok + (r.by_error_code.ECONNRESET ?? 0) + r.counts.timeouts);
+  assert.ok(Math.abs(r.counts.sent - c.requests) <= 4, `sent ${r.counts.sent} server ${c.requests}`);
+  // a hang-up must not shift the next answer's timing: no latency near the whole stage length
+  assert.ok(r.latency_ms.max < 500, `max ${r.latency_ms.max}`);
+});
+
+test('a request without an answer within the timeout counts as a timeout, not ok', async (t) => {
+  const srv = await startTestServer({ latencyMs: 3000 });
+  t.after(() => srv.close());
+  const s = stage({ connections: 2, durationMs: 1200 });
+  const c = ctx(srv.url, s);
+  c.request = request({ timeoutMs: 300 });
+  const r = await runClosedStage(s, c);
+  assert.ok(r.counts.timeouts >= 4, `timeouts ${r.counts.timeouts}`);
+  assert.equal(r.counts.ok, 0);
+  assert.equal(r.counts.errors, r.counts.timeouts);
+});
+
+test('a ramp adds connections in steps without dropping the open ones', async (t) => {
+  const srv = await startTestServer({ latencyMs: 50 });
+  t.after(() => srv.close());
+  const s = stage({ name: 'ramp', connections: 1, rampTo: 8, durationMs: 4000 });
+  const ticks: StageSnapshot[] = [];
+  const r = await runClosedStage(s, ctx(srv.url, s, {}, ticks));
+  assert.equal(srv.counts.connections, 8);
+  const mid = ticks.find((x) => x.elapsedMs >= 1900)!;
+  const firstHalf = mid.counts.completed;
+  const secondHalf = r.counts.completed - firstHalf;
+  assert.ok(secondHalf > firstHalf * 1.5, `first ${firstHalf} second ${secondHalf}`);
+});
+
+test('the ramp plan is a staircase whose time average follows the linear ramp', () => {
+  const up = closedRampPlan(100, 400, 10_000);
+  assert.equal(connectionsAt(up, 0), 100);
+  assert.equal(connectionsAt(up, 9_999), 400);
+  assert.equal(up.length, 11); // base + one step per second
+  const down = closedRampPlan(400, 100, 10_000);
+  assert.equal(connectionsAt(down, 0), 400);
+  assert.equal(connectionsAt(down, 9_999), 100);
+  for (const plan of [up, down]) {
+    let area = 0;
+    for (let t = 0; t < 10_000; t += 10) area += connectionsAt(plan, t);
+    assert.ok(Math.abs(area / 1000 - 250) < 2, `mean ${area / 1000}`);
+  }
+  assert.deepEqual(closedRampPlan(5, undefined, 1000), [{ connections: 5, startMs: 0, stopMs: 1000 }]);
+  assert.equal(closedRampPlan(0, 30, 60_000, 20).length, 20);
+});
+
+test('abort ends the stage at once', async (t) => {
+  const srv = await startTestServer({ latencyMs: 5 });
+  t.after(() => srv.close());
+  const s = stage({ connections: 2, durationMs: 60_000 });
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 300);
+  const r = await runClosedStage(s, ctx(srv.url, s, { signal: ac.signal }));
+  assert.ok(r.duration_ms < 30_000, `duration ${r.duration_ms}`);
+  assert.ok(r.counts.completed > 0);
+});
+
+test('connection refused is counted by code', async () => {
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const s = stage({ connections: 1, durationMs: 300 });
+  const r = await runClosedStage(s, ctx(`http://127.0.0.1:${port}`, s));
+  assert.ok((r.by_error_code.ECONNREFUSED ?? 0) > 0, JSON.stringify(r.by_error_code));
+  assert.equal(r.counts.ok, 0);
+  assert.ok(r.counts.errors > 0);
+});
+
+test('bad connection counts are refused with a stable code', async () => {
+  const s = stage({ connections: -1 });
+  await assert.rejects(runClosedStage(s, ctx('http://127.0.0.1:1', s)),
+    (e: unknown) => e instanceof ClosedStageError && e.code === 'BENCH_CLOSED_STAGE_INVALID');
+});
