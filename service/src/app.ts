@@ -1,0 +1,228 @@
+// The pageview service as a Fastify app that tests build without a port (app.inject) or with one (real sockets).
+// main.ts owns the process; this file owns routes, hooks, the store, the group committer and the metrics registry,
+// and closes what it opened in onClose (after the HTTP server stopped and in-flight requests finished).
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from './config';
+import { createRequestContext } from './context/request-context';
+import { MemoryStore } from './db/memory-store';
+import { MysqlStore } from './db/mysql-store';
+import type { Store } from './db/store';
+import { StoreError } from './db/store';
+import { GroupCommitter, type FlushFn, flushBatch } from './pageviews/group-commit';
+import { makePushHandler } from './pageviews/push-handler';
+import { resolveRemoteIp } from './pageviews/remote-ip';
+import { ServiceMetrics } from './telemetry/metrics';
+import { loggerOptions } from './telemetry/logging';
+import { TwirpError, twirpError } from './twirp/errors';
+import { sendTwirpError } from './twirp/reply';
+
+export const PUSH_ROUTE = '/twirp/stats.StatsService/Push';
+const METRICS_ROUTE = '/metrics';
+const READY_CHECK_TIMEOUT_MS = 2_000;
+const SCHEMA_RETRY_MAX_MS = 5_000;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: Store;
+    committer: GroupCommitter;
+    metrics: ServiceMetrics;
+  }
+}
+
+export interface AppOptions {
+  config: Config;
+  /** A store to use instead of the one the config selects (tests). */
+  store?: Store;
+  /** Fastify's `logger` option; defaults to loggerOptions(config). */
+  logger?: FastifyServerOptions['logger'];
+  /** Register Node's default runtime metrics (default true). */
+  defaultMetrics?: boolean;
+  /** Replaces the flush step (the seam tracing wraps). */
+  flush?: FlushFn;
+}
+
+export function createStore(config: Config, metrics: ServiceMetrics): Store {
+  if (config.mysqlUrl !== undefined) return new MysqlStore(config.mysqlUrl, config.pool, metrics.poolObserver);
+  return new MemoryStore(config.memoryStoreCapacity);
+}
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const { config } = opts;
+  const app = Fastify({
+    logger: opts.logger ?? loggerOptions(config),
+    // Per-request access logs cost a large share of throughput at this request size; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    // Fastify's own 503 body is not a Twirp error: while closing, the hooks below answer instead.
+    return503OnClosing: false,
+  });
+
+  const metrics = new ServiceMetrics({ defaultMetrics: opts.defaultMetrics });
+  const store = opts.store ?? createStore(config, metrics);
+  const committer = new GroupCommitter(store, config.batch, metrics.committerObserver, opts.flush ?? flushBatch);
+  metrics.bind({
+    bufferDepth: () => committer.depth,
+    bufferCapacity: () => committer.capacity,
+    poolStats: () => store.poolStats(),
+  });
+  app.decorate('store', store);
+  app.decorate('committer', committer);
+  app.decorate('metrics', metrics);
+  app.decorateRequest('twirpCode', null);
+  app.decorateRequest('routeLabel', null);
+  app.decorateRequest('ctx', null);
+
+  if (store.kind === 'memory') {
+    app.log.warn(
+      { store: 'memory', capacity: config.memoryStoreCapacity },
+      'MYSQL_URL is not set: using the EMBEDDED IN-MEMORY STORE; pageviews are NOT durable and are lost on exit',
+    );
+  }
+
+  // --- schema: applied at start; when MySQL is down, retried in the background while /readyz says 503.
+  let schemaReady = false;
+  let closing = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const migrate = async (): Promise<void> => {
+    await store.migrate();
+    schemaReady = true;
+  };
+  const retrySchema = (delay: number): void => {
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      if (closing) return;
+      migrate().then(
+        () => app.log.info({ store: store.kind }, 'schema ready'),
+        (err: unknown) => {
+          app.log.warn({ err, retryInMs: Math.min(delay * 2, SCHEMA_RETRY_MAX_MS) }, 'schema migration failed; retrying');
+          retrySchema(Math.min(delay * 2, SCHEMA_RETRY_MAX_MS));
+        },
+      );
+    }, delay);
+  };
+  app.addHook('onReady', async () => {
+    try {
+      await migrate();
+    } catch (err) {
+      if (!(err instanceof StoreError) || err.failure !== 'unavailable') throw err;
+      app.log.error({ err }, 'database unavailable at start; Push answers unavailable until it is reachable');
+      retrySchema(250);
+    }
+  });
+
+  // --- closing: refuse new work with proper answers and close each connection after its response.
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
+  // --- metrics for every answered request except scrapes.
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeLabel ?? request.routeOptions.url ?? 'unmatched';
+    if (route === METRICS_ROUTE) return;
+    metrics.observeRequest(request.method, route, reply.statusCode, request.twirpCode, reply.elapsedTime / 1000);
+    if (route === PUSH_ROUTE) metrics.observePush(request.twirpCode ?? 'internal');
+  });
+
+  // --- Twirp routes: own body parsing (raw bytes of any content type) and an error handler that only speaks Twirp.
+  const pushHandler = makePushHandler({
+    committer,
+    allowedProperties: new Set(config.allowedProperties),
+    storeReady: () => schemaReady,
+  });
+  await app.register(async (twirp) => {
+    twirp.removeAllContentTypeParsers();
+    twirp.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+    twirp.addHook('onRequest', async (request, reply) => {
+      if (request.routeOptions.url !== PUSH_ROUTE) request.routeLabel = 'unmatched';
+      request.ctx = createRequestContext(request, reply, resolveRemoteIp(request, config.trustProxy));
+      if (closing) return sendTwirpError(request, reply, twirpError.unavailable('service is shutting down'));
+    });
+
+    twirp.setErrorHandler((err, request, reply) => {
+      const te = toTwirpError(err, config.bodyLimitBytes);
+      if (te.code === 'internal') request.log.error({ err }, 'internal error answering a Twirp request');
+      else if (te.code === 'unavailable') request.log.warn({ err: te.cause ?? te }, 'Twirp request answered unavailable');
+      return sendTwirpError(request, reply, te);
+    });
+
+    twirp.post(PUSH_ROUTE, pushHandler);
+    twirp.all('/twirp/*', async (request) => {
+      throw twirpError.badRoute(`no handler for ${request.method} ${request.url.split('?')[0]}`, {
+        twirp_invalid_route: `${request.method} ${request.url.split('?')[0]}`,
+      });
+    });
+  });
+
+  // --- health, readiness, metrics
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (request, reply) => {
+    if (closing) return reply.code(503).send({ status: 'closing' });
+    if (!schemaReady) return reply.code(503).send({ status: 'schema not ready' });
+    const timeout = AbortSignal.timeout(READY_CHECK_TIMEOUT_MS);
+    try {
+      await raceSignal(store.checkWritable(timeout), timeout);
+      return { status: 'ready', store: store.kind };
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      return reply.code(503).send({ status: 'not ready', store: store.kind, code: e.code ?? 'UNKNOWN' });
+    }
+  });
+
+  app.get(METRICS_ROUTE, async (_request, reply) => {
+    const body = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).send(body);
+  });
+
+  app.addHook('onClose', async () => {
+    closing = true;
+    if (retryTimer !== undefined) clearTimeout(retryTimer);
+    // The HTTP server has stopped and in-flight requests are answered; flush what is left, then close the pool.
+    await committer.close();
+    await store.close();
+  });
+
+  return app;
+}
+
+/** Maps anything thrown on a Twirp route to a Twirp error; never exposes internals. */
+export function toTwirpError(err: unknown, bodyLimit: number): TwirpError {
+  if (err instanceof TwirpError) return err;
+  const e = err as { code?: string; statusCode?: number };
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new TwirpError('malformed', `request body is larger than ${bodyLimit} bytes`, {
+        body_limit_bytes: String(bodyLimit),
+      });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return twirpError.badRoute('unexpected Content-Type');
+    default:
+      if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+        return twirpError.malformed('the request could not be read', err);
+      }
+      return twirpError.internal('internal error', err);
+  }
+}
+
+function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,74 @@
+// The MySQL store: one multi-row INSERT per batch on a pooled connection. Autocommit makes each INSERT its own
+// transaction, so a batch is committed whole or not at all; the promise resolves only after the server's OK.
+import type { PoolConfig } from '../config';
+import { classifyMysqlError } from './mysql-errors';
+import { applyMigrations } from './migrations';
+import { MysqlPool, type PoolObserver, type PoolStats } from './pool';
+import type { PageviewRow, Store } from './store';
+
+const INSERT_SQL = 'INSERT INTO incoming (property, property_section, property_id, remote_ip, stamp) VALUES ?';
+
+export class MysqlStore implements Store {
+  readonly kind = 'mysql' as const;
+  private readonly pool: MysqlPool;
+
+  constructor(url: string, cfg: PoolConfig, observer?: PoolObserver) {
+    this.pool = new MysqlPool(url, cfg, observer);
+  }
+
+  poolStats(): PoolStats {
+    return this.pool.stats();
+  }
+
+  async migrate(): Promise<number[]> {
+    const conn = await this.pool.acquire().catch((err: unknown) => {
+      throw classifyMysqlError(err);
+    });
+    try {
+      return await applyMigrations(conn);
+    } finally {
+      conn.release();
+    }
+  }
+
+  async insertBatch(rows: readonly PageviewRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const values = rows.map((r) => [r.property, r.section, r.id, r.remoteIp, r.stamp]);
+    let conn;
+    try {
+      conn = await this.pool.acquire();
+    } catch (err) {
+      throw classifyMysqlError(err);
+    }
+    try {
+      await conn.query(INSERT_SQL, [values]);
+    } catch (err) {
+      throw classifyMysqlError(err);
+    } finally {
+      conn.release();
+    }
+  }
+
+  async checkWritable(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    let conn;
+    try {
+      conn = await this.pool.acquire();
+    } catch (err) {
+      throw classifyMysqlError(err);
+    }
+    try {
+      // Read-only servers report @@read_only = 1; a writable one answers 0.
+      const rows = await conn.query<Array<{ ro: number }>>('SELECT @@global.read_only AS ro');
+      if (Number(rows[0]?.ro) !== 0) throw Object.assign(new Error('server is read-only'), { code: 'ER_OPTION_PREVENTS_STATEMENT' });
+    } catch (err) {
+      throw classifyMysqlError(err);
+    } finally {
+      conn.release();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

@@ -1,0 +1,37 @@
+// The storage seam: the write path only knows this interface; MySQL and the embedded memory store implement it.
+import type { PoolStats } from './pool';
+
+export interface PageviewRow {
+  property: string;
+  section: number;
+  id: number;
+  remoteIp: string;
+  stamp: Date;
+}
+
+export interface Store {
+  readonly kind: 'mysql' | 'memory';
+  /** Applies pending schema migrations (idempotent). */
+  migrate(): Promise<unknown>;
+  /** Commits every row or none; rejects with a StoreError. */
+  insertBatch(rows: readonly PageviewRow[]): Promise<void>;
+  /** Resolves when a write would be accepted now (readiness). */
+  checkWritable(signal?: AbortSignal): Promise<void>;
+  /** Pool counts, when the store has a pool. */
+  poolStats(): PoolStats | undefined;
+  close(): Promise<void>;
+}
+
+/** Why a store operation failed, in the terms a client can act on. */
+export type StoreFailure = 'unavailable' | 'resource_exhausted' | 'internal';
+
+export class StoreError extends Error {
+  readonly code: string;
+  readonly failure: StoreFailure;
+  constructor(failure: StoreFailure, code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+    this.failure = failure;
+    this.code = code;
+  }
+}

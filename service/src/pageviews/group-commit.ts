@@ -1,0 +1,154 @@
+// Durable group commit: concurrent Pushes wait in a bounded buffer and are written by one multi-row INSERT.
+// A batch is flushed when it reaches `maxRows` or when its oldest Push has waited `flushIntervalMs`, with at most
+// `maxConcurrentFlushes` flushes running. Every Push's promise settles only after its batch was committed (or
+// failed as a whole: then exactly the Pushes in it fail with the store's error). Nothing is retried silently: a
+// retry after an unknown outcome could store a row twice.
+import type { BatchConfig } from '../config';
+import type { Context } from '../context/context';
+import type { PageviewRow, Store } from '../db/store';
+import { StoreError } from '../db/store';
+
+export class BufferFullError extends Error {
+  readonly code = 'BUFFER_FULL';
+  constructor(capacity: number) {
+    super(`write buffer is full (${capacity} pushes waiting); retry later`);
+    this.name = 'BufferFullError';
+  }
+}
+
+export class CommitterClosedError extends Error {
+  readonly code = 'COMMITTER_CLOSED';
+  constructor() {
+    super('service is shutting down');
+    this.name = 'CommitterClosedError';
+  }
+}
+
+interface Pending {
+  row: PageviewRow;
+  ctx: Context;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export interface FlushResult {
+  rows: number;
+  seconds: number;
+  error: StoreError | undefined;
+}
+
+export interface CommitterObserver {
+  onFlush?(result: FlushResult): void;
+}
+
+/** One flush: the seam where tracing of the write lands (it receives the batch and each row's context). */
+export type FlushFn = (batch: readonly Pending[], store: Store) => Promise<void>;
+
+export const flushBatch: FlushFn = async (batch, store) => {
+  await store.insertBatch(batch.map((p) => p.row));
+};
+
+export class GroupCommitter {
+  private buffer: Pending[] = [];
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closing = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly cfg: BatchConfig,
+    private readonly observer: CommitterObserver = {},
+    private readonly flush: FlushFn = flushBatch,
+  ) {}
+
+  /** Pushes waiting for a flush (not yet handed to the store). */
+  get depth(): number {
+    return this.buffer.length;
+  }
+
+  get capacity(): number {
+    return this.cfg.bufferCapacity;
+  }
+
+  get flushesInFlight(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Queues one row and resolves once it is committed. Takes no cancellation on purpose: callers pass a
+   * withoutCancel() context, and a row that entered the buffer is always flushed.
+   */
+  write(ctx: Context, row: PageviewRow): Promise<void> {
+    if (this.closing) return Promise.reject(new CommitterClosedError());
+    if (this.buffer.length >= this.cfg.bufferCapacity) return Promise.reject(new BufferFullError(this.cfg.bufferCapacity));
+    return new Promise<void>((resolve, reject) => {
+      this.buffer.push({ row, ctx, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    while (this.buffer.length >= this.cfg.maxRows && this.inFlight < this.cfg.maxConcurrentFlushes) {
+      this.startFlush();
+    }
+    if (this.buffer.length > 0 && this.timer === undefined) {
+      this.timer = setTimeout(() => this.onTimer(), this.cfg.flushIntervalMs);
+    }
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    if (this.buffer.length > 0 && this.inFlight < this.cfg.maxConcurrentFlushes) this.startFlush();
+    // When every flush slot is busy, the finishing flush picks the buffer up (see startFlush).
+    if (this.buffer.length > 0 && this.inFlight < this.cfg.maxConcurrentFlushes) this.schedule();
+  }
+
+  private startFlush(): void {
+    const batch = this.buffer.length <= this.cfg.maxRows ? this.buffer : this.buffer.slice(0, this.cfg.maxRows);
+    this.buffer = batch === this.buffer ? [] : this.buffer.slice(this.cfg.maxRows);
+    if (this.buffer.length === 0 && this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.inFlight += 1;
+    const started = performance.now();
+    this.flush(batch, this.store).then(
+      () => {
+        for (const p of batch) p.resolve();
+        this.finish(batch.length, started, undefined);
+      },
+      (err: unknown) => {
+        const storeErr =
+          err instanceof StoreError ? err : new StoreError('internal', 'FLUSH_FAILED', 'write failed', { cause: err });
+        for (const p of batch) p.reject(storeErr);
+        this.finish(batch.length, started, storeErr);
+      },
+    );
+  }
+
+  private finish(rows: number, started: number, error: StoreError | undefined): void {
+    this.inFlight -= 1;
+    this.observer.onFlush?.({ rows, seconds: (performance.now() - started) / 1000, error });
+    // Rows that gathered while this flush ran have waited at least as long as the flush: write them now.
+    if (this.buffer.length > 0) {
+      this.startFlush();
+      this.schedule();
+    }
+    if (this.buffer.length === 0 && this.inFlight === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Stops taking writes, flushes everything buffered, resolves when no flush is running. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    while (this.buffer.length > 0 && this.inFlight < this.cfg.maxConcurrentFlushes) this.startFlush();
+    if (this.buffer.length === 0 && this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+}

@@ -1,0 +1,171 @@
+// The Prometheus registry of one app instance (never prom-client's global one). Metric names and labels are a
+// contract read by the bench and the Grafana dashboards. Pool metrics follow OpenTelemetry's db.client.connection.*
+// semantic conventions in Prometheus spelling (https://opentelemetry.io/docs/specs/semconv/database/database-metrics/).
+// Gauges are read at collect time, so a scrape costs the same under load as at rest.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PoolObserver, PoolStats } from '../db/pool';
+import type { CommitterObserver, FlushResult } from '../pageviews/group-commit';
+
+export const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
+export interface MetricsSources {
+  bufferDepth(): number;
+  bufferCapacity(): number;
+  /** Undefined when the store has no pool (embedded store): pool gauges then read 0. */
+  poolStats(): PoolStats | undefined;
+}
+
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly httpDuration: Histogram<'http_request_method' | 'http_route' | 'http_response_status_code' | 'twirp_code'>;
+  readonly pushes: Counter<'result' | 'twirp_code'>;
+  readonly rowsCommitted: Counter;
+  readonly batchSize: Histogram;
+  readonly flushDuration: Histogram;
+  readonly flushFailures: Counter<'twirp_code'>;
+  readonly poolWait: Histogram;
+  readonly poolTimeouts: Counter;
+  readonly poolErrors: Counter<'error_code' | 'errno'>;
+  private sources: MetricsSources = { bufferDepth: () => 0, bufferCapacity: () => 0, poolStats: () => undefined };
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const self = this;
+    this.httpDuration = new Histogram({
+      name: 'http_server_request_duration_seconds',
+      help: 'Duration of HTTP server requests (not counting /metrics scrapes).',
+      labelNames: ['http_request_method', 'http_route', 'http_response_status_code', 'twirp_code'],
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+    this.pushes = new Counter({
+      name: 'pageview_pushes_total',
+      help: 'Push requests answered, by result (accepted|rejected) and Twirp code (ok or the error code).',
+      labelNames: ['result', 'twirp_code'],
+      registers,
+    });
+    this.rowsCommitted = new Counter({
+      name: 'pageview_rows_committed_total',
+      help: 'Pageview rows the store confirmed as committed.',
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: 'pageview_batch_size',
+      help: 'Rows per flush (one multi-row INSERT).',
+      buckets: BATCH_BUCKETS,
+      registers,
+    });
+    this.flushDuration = new Histogram({
+      name: 'pageview_flush_duration_seconds',
+      help: 'Duration of one flush, from handing the batch to the store to its commit or failure.',
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+    this.flushFailures = new Counter({
+      name: 'pageview_flush_failures_total',
+      help: 'Flushes that failed, by the Twirp code their Pushes were answered with.',
+      labelNames: ['twirp_code'],
+      registers,
+    });
+    new Gauge({
+      name: 'pageview_buffer_depth',
+      help: 'Pushes waiting in the write buffer for a flush.',
+      registers,
+      collect() {
+        this.set(self.sources.bufferDepth());
+      },
+    });
+    new Gauge({
+      name: 'pageview_buffer_capacity',
+      help: 'Most Pushes the write buffer holds; beyond it Push answers resource_exhausted.',
+      registers,
+      collect() {
+        this.set(self.sources.bufferCapacity());
+      },
+    });
+    const poolNote = ' Reads 0 with the embedded in-memory store, which has no pool.';
+    new Gauge({
+      name: 'db_client_connection_count',
+      help: 'Open database connections by state (idle|used); connections still handshaking count as used.' + poolNote,
+      labelNames: ['db_client_connection_state'],
+      registers,
+      collect() {
+        const s = self.sources.poolStats();
+        this.set({ db_client_connection_state: 'idle' }, s?.idle ?? 0);
+        this.set({ db_client_connection_state: 'used' }, s === undefined ? 0 : s.used + s.connecting);
+      },
+    });
+    new Gauge({
+      name: 'db_client_connection_max',
+      help: 'Most open connections the pool allows.' + poolNote,
+      registers,
+      collect() {
+        this.set(self.sources.poolStats()?.max ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'db_client_connection_pending_requests',
+      help: 'Callers waiting for a pool connection.' + poolNote,
+      registers,
+      collect() {
+        this.set(self.sources.poolStats()?.pending ?? 0);
+      },
+    });
+    this.poolWait = new Histogram({
+      name: 'db_client_connection_wait_time_seconds',
+      help: 'Time to acquire a pool connection (including opening one).',
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+    this.poolTimeouts = new Counter({
+      name: 'db_client_connection_timeouts_total',
+      help: 'Connection acquisitions that gave up after the acquire timeout.',
+      registers,
+    });
+    this.poolErrors = new Counter({
+      name: 'db_client_connection_errors_total',
+      help: "Connections that failed to open or died, by mysql2's error code and MySQL errno (none for network errors).",
+      labelNames: ['error_code', 'errno'],
+      registers,
+    });
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  bind(sources: MetricsSources): void {
+    this.sources = sources;
+  }
+
+  readonly poolObserver: PoolObserver = {
+    onAcquire: (s) => this.poolWait.observe(s),
+    onAcquireTimeout: () => this.poolTimeouts.inc(),
+    onConnectionError: (code, errno) =>
+      this.poolErrors.inc({ error_code: code, errno: errno !== undefined && errno > 0 ? String(errno) : 'none' }),
+  };
+
+  readonly committerObserver: CommitterObserver = {
+    onFlush: (r: FlushResult) => {
+      this.batchSize.observe(r.rows);
+      this.flushDuration.observe(r.seconds);
+      if (r.error === undefined) this.rowsCommitted.inc(r.rows);
+      else this.flushFailures.inc({ twirp_code: r.error.failure });
+    },
+  };
+
+  /** One answered HTTP request; `twirpCode` is null for non-Twirp routes. */
+  observeRequest(method: string, route: string, status: number, twirpCode: string | null, seconds: number): void {
+    this.httpDuration.observe(
+      {
+        http_request_method: method,
+        http_route: route,
+        http_response_status_code: status,
+        twirp_code: twirpCode ?? 'none',
+      },
+      seconds,
+    );
+  }
+
+  observePush(twirpCode: string): void {
+    this.pushes.inc({ result: twirpCode === 'ok' ? 'accepted' : 'rejected', twirp_code: twirpCode });
+  }
+}

@@ -1,0 +1,21 @@
+// Writing Twirp answers. Errors always leave as the spec's JSON body with the code's HTTP status, whatever the
+// request's content type (https://twitchtv.github.io/twirp/docs/spec_v7.html#errors).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { TwirpError } from './errors';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The Twirp code this request was answered with ('ok' on success); null for non-Twirp routes. */
+    twirpCode: string | null;
+    /** Route label for metrics when the route pattern is not the truth (e.g. Twirp's bad_route catch-all). */
+    routeLabel: string | null;
+  }
+}
+
+export function sendTwirpError(request: FastifyRequest, reply: FastifyReply, err: TwirpError): FastifyReply {
+  request.twirpCode = err.code;
+  return reply
+    .code(err.status)
+    .header('content-type', 'application/json')
+    .send(JSON.stringify(err.toJSON()));
+}
