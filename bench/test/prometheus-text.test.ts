@@ -10,20 +10,22 @@ pageview_pushes_total{result="rejected",twirp_code="invalid_argument"} 7
 pageview_pushes_total{result="rejected",twirp_code="unavailable"} 3 1700000000000
 weird{msg="a \\"quoted\\" \\\\ back\\nslash",x=""} -Inf
 gauge_nan NaN
+gauge_nan2 Nan
 process_cpu_seconds_total 1.5e-3
 http_server_request_duration_seconds_bucket{le="+Inf",http_route="/twirp/stats.StatsService/Push"} 130
 `;
 
 test('parses names, labels (with escapes), values and ignores comments and timestamps', () => {
   const s = parsePrometheusText(TEXT);
-  assert.equal(s.length, 7);
+  assert.equal(s.length, 8);
   assert.deepEqual(s[0], { name: 'pageview_pushes_total', labels: { result: 'accepted', twirp_code: 'ok' }, value: 120 });
   assert.equal(s[2]!.value, 3);
   assert.deepEqual(s[3]!.labels, { msg: 'a "quoted" \\ back\nslash', x: '' });
   assert.equal(s[3]!.value, -Infinity);
   assert.ok(Number.isNaN(s[4]!.value));
-  assert.equal(s[5]!.value, 0.0015);
-  assert.equal(s[6]!.labels.le, '+Inf');
+  assert.ok(Number.isNaN(s[5]!.value), 'prom-client spells it Nan');
+  assert.equal(s[6]!.value, 0.0015);
+  assert.equal(s[7]!.labels.le, '+Inf');
 });
 
 test('sums by label and filters by labels', () => {

@@ -68,9 +68,11 @@ function parseLine(line: string): Sample {
 
 function parseValue(s: string | undefined): number {
   if (s === undefined || s === '') throw new Error('no value');
-  if (s === '+Inf' || s === 'Inf') return Infinity;
-  if (s === '-Inf') return -Infinity;
-  if (s === 'NaN') return NaN;
+  const lower = s.toLowerCase();
+  if (lower === '+inf' || lower === 'inf') return Infinity;
+  if (lower === '-inf') return -Infinity;
+  // prom-client writes "Nan" for an empty gauge average; the spec's spelling is NaN. Accept any case.
+  if (s.toLowerCase() === 'nan') return NaN;
   const v = Number(s);
   if (Number.isNaN(v)) throw new Error(`bad value "${s}"`);
   return v;

@@ -1,0 +1,191 @@
+// Output `console`: a live progress line per stage on a TTY, then a wrk-like table per stage with the server's
+// counts next to the client's. Printers return strings (formatProgress, formatSummary); the output only writes
+// what they return through the writers the CLI hands it.
+import type { BenchEvent, LatencySummary, Output, Profile, RunInfo, StageResult, StageSnapshot, Summary, ThresholdResult } from '../types';
+import { formatDuration } from '../profiles/duration';
+
+export interface ConsoleOutputOptions {
+  /** Where the final table goes (stdout, or stderr when --json owns stdout). */
+  write: (text: string) => void;
+  /** Where the live line goes (stderr); omit for no live line (not a TTY, or --quiet). */
+  progress?: (text: string) => void;
+  profile?: Profile;
+  /** Terminal width for the live line (it is cut to fit so \r can overwrite it). */
+  columns?: number;
+}
+
+export function consoleOutput(opts: ConsoleOutputOptions): Output {
+  let run: RunInfo | undefined;
+  let lineShown = false;
+  const clear = () => {
+    if (lineShown && opts.progress) opts.progress('\r\x1b[2K');
+    lineShown = false;
+  };
+  return {
+    name: 'console',
+    async start(r: RunInfo) {
+      run = r;
+    },
+    add(e: BenchEvent) {
+      if (!opts.progress) return;
+      if (e.type === 'tick') {
+        const line = formatProgress(e.stage.index, run?.stages.length ?? 0, e.stage.name, e.stage.durationMs, e.snapshot);
+        opts.progress(`\r\x1b[2K${line.slice(0, Math.max(20, (opts.columns ?? 120) - 1))}`);
+        lineShown = true;
+      } else if (e.type === 'stage-end') {
+        clear();
+        const r = e.result;
+        opts.progress(
+          `stage ${e.stage.index + 1}/${run?.stages.length ?? 0} ${r.name}: ${r.counts.sent} sent, ${r.counts.ok} ok, ` +
+          `${r.counts.errors} errors, ${fmtRate(r.rate.achieved)} req/s, p99 ${fmtMs(r.latency_ms.p99)}\n`,
+        );
+      }
+    },
+    async stop(summary: Summary) {
+      clear();
+      opts.write(formatSummary(summary, opts.profile));
+    },
+  };
+}
+
+export function formatProgress(index: number, total: number, name: string, durationMs: number, s: StageSnapshot): string {
+  const pct = durationMs > 0 ? Math.min(100, Math.round((s.elapsedMs / durationMs) * 100)) : 0;
+  const target = s.targetRate !== null ? `/${fmtRate(s.targetRate)}` : '';
+  return (
+    `[${index + 1}/${total}] ${name} ${formatDuration(s.elapsedMs)}/${formatDuration(durationMs)} ${pct}% | ` +
+    `${fmtRate(s.achievedRate)}${target} req/s | ok ${s.counts.ok} err ${s.counts.errors}` +
+    (s.counts.dropped ? ` dropped ${s.counts.dropped}` : '') +
+    ` | in flight ${s.inFlight} | p99 ${fmtMs(s.latency_ms.p99)}`
+  );
+}
+
+export function formatSummary(summary: Summary, profile?: Profile): string {
+  const out: string[] = [];
+  out.push(`Run ${summary.run_id}: profile ${summary.profile} against ${summary.target}`);
+  summary.stages.forEach((st, i) => {
+    out.push('');
+    out.push(...formatStage(st, i, summary.stages.length, summary.thresholds.filter((t) => t.stage === st.name), profile));
+  });
+  const runLevel = summary.thresholds.filter((t) => t.stage === null);
+  if (runLevel.length > 0) {
+    out.push('');
+    out.push('Run thresholds');
+    for (const t of runLevel) out.push(`  ${fmtThreshold(t)}`);
+  }
+  if (summary.breakpoint) {
+    out.push('');
+    const b = summary.breakpoint;
+    out.push(
+      `Breakpoint: highest rate that held every threshold: ${b.highest_rate_held === null ? 'none' : `${fmtRate(b.highest_rate_held)} req/s`}` +
+      (b.first_failed_stage ? ` (first failing stage: ${b.first_failed_stage})` : ' (no stage failed)'),
+    );
+  }
+  if (summary.apm_ab) {
+    out.push('');
+    out.push(...formatApmAb(summary.apm_ab));
+  }
+  out.push('');
+  const failed = summary.thresholds.filter((t) => !t.passed).length;
+  out.push(
+    summary.passed
+      ? `PASSED: all ${summary.thresholds.length} threshold checks held${summary.aborted ? ' (run aborted)' : ''}`
+      : failed > 0
+        ? `FAILED: ${failed} of ${summary.thresholds.length} threshold checks failed${summary.aborted ? '; run aborted' : ''}`
+        : `NOT PASSED${summary.aborted ? ': run aborted' : ''}`,
+  );
+  return out.join('\n') + '\n';
+}
+
+function formatStage(st: StageResult, i: number, n: number, thresholds: ThresholdResult[], profile?: Profile): string[] {
+  const spec = profile?.stages.find((s) => s.name === st.name);
+  let shape = st.model;
+  if (spec?.model === 'closed') shape += `, ${spec.connections}${spec.rampTo !== undefined ? `->${spec.rampTo}` : ''} connections`;
+  if (spec?.model === 'open') shape += `, ${spec.rate}${spec.rampTo !== undefined ? `->${spec.rampTo}` : ''} req/s, max ${spec.maxInFlight} in flight`;
+  const lines = [`Stage ${i + 1}/${n} ${st.name} (${shape}, ${formatDuration(st.duration_ms)})`];
+  const row = (label: string, l: LatencySummary) =>
+    `  ${label.padEnd(10)}` + [l.p50, l.p90, l.p99, l.p999, l.max, l.mean].map((v) => fmtMs(v).padStart(10)).join('');
+  lines.push(`  ${'Latency'.padEnd(10)}` + ['p50', 'p90', 'p99', 'p99.9', 'max', 'mean'].map((h) => h.padStart(10)).join(''));
+  lines.push(row(st.model === 'open' ? 'scheduled' : 'client', st.latency_ms));
+  if (st.service_time_ms) lines.push(row('service', st.service_time_ms));
+  const c = st.counts;
+  lines.push(`  Requests  ${c.sent} sent, ${c.completed} answered, ${c.ok} ok, ${c.errors} errors (${c.timeouts} timeouts), ${c.dropped} dropped`);
+  const target = st.rate.target !== null
+    ? ` (target ${fmtRate(st.rate.target)}, ${st.rate.target > 0 ? ((st.rate.achieved / st.rate.target) * 100).toFixed(1) : '-'}%)`
+    : '';
+  lines.push(`  Rate      ${fmtRate(st.rate.achieved)} req/s${target}`);
+  lines.push(`  Transfer  ${fmtBytes(st.bytes.sent)} sent, ${fmtBytes(st.bytes.received)} received`);
+  if (Object.keys(st.by_status).length) lines.push(`  Status    ${fmtMap(st.by_status)}`);
+  if (Object.keys(st.by_error_code).length) lines.push(`  Socket    ${fmtMap(st.by_error_code)}`);
+  lines.push(...formatCorrelation(st));
+  for (const t of thresholds) lines.push(`  ${fmtThreshold(t)}`);
+  return lines;
+}
+
+/** Client and server side by side: requests, then each Twirp code either side saw, then rows. */
+export function formatCorrelation(st: StageResult): string[] {
+  const codes = new Set([...Object.keys(st.by_twirp_code), ...Object.keys(st.server?.by_twirp_code ?? {})]);
+  const ordered = ['ok', ...[...codes].filter((c) => c !== 'ok').sort()];
+  const lines = [`  ${''.padEnd(22)}${'client'.padStart(10)}${'server'.padStart(10)}`];
+  const s = st.server;
+  const cell = (v: number | undefined) => (v === undefined ? '-' : String(v)).padStart(10);
+  const unknown = Math.max(0, st.counts.sent - st.counts.completed);
+  lines.push(`  ${'answered'.padEnd(22)}${cell(st.counts.completed)}${cell(s?.requests)}`);
+  for (const code of ordered) {
+    if (!codes.has(code)) continue;
+    lines.push(`  ${`  twirp ${code}`.padEnd(22)}${cell(st.by_twirp_code[code] ?? 0)}${cell(s ? (s.by_twirp_code[code] ?? 0) : undefined)}`);
+  }
+  if (unknown > 0) lines.push(`  ${'no answer (fate unknown)'.padEnd(22)}${cell(unknown)}`);
+  if (s?.rows_written !== undefined) lines.push(`  ${'rows written'.padEnd(22)}${cell(st.counts.ok)}${cell(s.rows_written)}`);
+  if (s?.extra) {
+    const interesting = ['flush_failures', 'db_connection_timeouts', 'db_connection_errors'].filter((k) => (s.extra?.[k] ?? 0) > 0);
+    for (const k of interesting) lines.push(`  ${`server ${k}`.padEnd(22)}${''.padStart(10)}${cell(s.extra[k])}`);
+  }
+  if (!s) lines.push('  (no server counts: /metrics not readable)');
+  else if (s.disagreements.length === 0) lines.push('  client and server agree');
+  else for (const d of s.disagreements) lines.push(`  DISAGREE: ${d}`);
+  return lines;
+}
+
+function formatApmAb(ab: Record<string, unknown>): string[] {
+  const lines = ['APM A/B (on / off)'];
+  const stages = (ab.stages ?? []) as { name: string; achieved_rate_ratio: number | null; p99_ratio: number | null }[];
+  for (const s of stages) {
+    lines.push(`  ${s.name.padEnd(24)} achieved rate x${fmtRatio(s.achieved_rate_ratio)}   p99 x${fmtRatio(s.p99_ratio)}`);
+  }
+  const o = ab.overall as { achieved_rate_ratio: number | null; p99_ratio: number | null } | undefined;
+  if (o) lines.push(`  ${'overall'.padEnd(24)} achieved rate x${fmtRatio(o.achieved_rate_ratio)}   p99 x${fmtRatio(o.p99_ratio)}`);
+  return lines;
+}
+
+function fmtThreshold(t: ThresholdResult): string {
+  return `${t.passed ? 'ok  ' : 'FAIL'} ${t.expr}  (measured ${t.value === null ? 'n/a' : fmtNum(t.value)})`;
+}
+
+export function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  if (ms < 1) return `${(ms * 1000).toFixed(0)}us`;
+  if (ms < 1000) return `${ms.toFixed(2)}ms`;
+  return `${(ms / 1000).toFixed(2)}s`;
+}
+
+function fmtRate(r: number): string {
+  return r >= 100 ? r.toFixed(0) : r.toFixed(1);
+}
+
+function fmtRatio(r: number | null): string {
+  return r === null ? '-' : r.toFixed(3);
+}
+
+function fmtNum(v: number): string {
+  return Number.isInteger(v) ? String(v) : String(Math.round(v * 10000) / 10000);
+}
+
+function fmtBytes(b: number): string {
+  if (b < 1024) return `${b} B`;
+  if (b < 1024 * 1024) return `${(b / 1024).toFixed(1)} KiB`;
+  return `${(b / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function fmtMap(m: Record<string, number>): string {
+  return Object.entries(m).map(([k, v]) => `${k}=${v}`).join(' ');
+}

@@ -1,0 +1,244 @@
+// The run: stages in sequence, each one bracketed by /metrics scrapes (and row counts with MYSQL_URL), events to
+// the outputs, thresholds at every stage's end and for the run at the end, abortOnFail, and the summary. The run
+// never prints: everything a person sees goes through the outputs (autocannon's run/printResult split).
+import type { Profile, RunInfo, StageInfo, StageResult, StageSpec, Summary, ThresholdResult } from './types';
+import type { StageContext } from './executors/stage-context';
+import { OutputSet } from './outputs/index';
+import { aggregateStages, evaluate, parseThreshold, subjectFromStage, type Threshold, type ThresholdSubject } from './metrics/thresholds';
+import { diffSnapshots, scrapeMetrics, total, type ServerSnapshot } from './target/server-metrics';
+import { correlate } from './target/correlate';
+import type { RowCounter } from './target/mysql-rows';
+import { runClosedStage } from './executors/closed';
+import { runOpenStage } from './executors/open';
+
+export type StageExecutor = (stage: StageSpec, ctx: StageContext) => Promise<StageResult>;
+
+export interface Executors {
+  closed: StageExecutor;
+  open: StageExecutor;
+}
+
+export interface RunOptions {
+  profile: Profile;
+  /** Base URL of the target, e.g. http://127.0.0.1:8080 */
+  target: string;
+  runId: string;
+  outputs: OutputSet;
+  /** Defaults to the real executors (executors/closed.ts, executors/open.ts). */
+  executors?: Executors;
+  /** Abort = end the current stage now and run no more (Ctrl-C). */
+  signal?: AbortSignal;
+  /** Read the target's /metrics around each stage (default true). */
+  scrape?: boolean;
+  /** Counts rows in `incoming` around each stage (MYSQL_URL). */
+  rows?: RowCounter;
+  /** How long to wait after a stage for the server's counters to catch up with the client's (default 3 s). */
+  settleMs?: number;
+  log?: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+/** summary.json: the fixed Summary plus what went wrong around the run (scrapes, outputs). */
+export interface RunSummary extends Summary {
+  warnings: string[];
+  /** Set when the run could not finish (an executor failed); the CLI exits 1. */
+  error?: string;
+  interrupted?: boolean;
+}
+
+export class RunError extends Error {
+  readonly code = 'BENCH_RUN_FAILED';
+}
+
+const DEFAULT_EXECUTORS: Executors = { closed: runClosedStage, open: runOpenStage };
+
+/** Thresholds that apply to a stage: its own, then the profile's. Parsed again here; validation already passed. */
+function thresholdsFor(profile: Profile, stage: StageSpec): Threshold[] {
+  return [...stage.thresholds, ...profile.thresholds].map((e) => {
+    const t = parseThreshold(e);
+    if ('error' in t) throw new RunError(`threshold ${e}: ${t.error}`);
+    return t;
+  });
+}
+
+function judge(ts: Threshold[], subject: ThresholdSubject, stage: string | null): ThresholdResult[] {
+  const out: ThresholdResult[] = [];
+  for (const t of ts) {
+    const r = evaluate(t, subject);
+    if (r === null) continue;
+    out.push({ expr: t.expr, stage, value: roundValue(r.value), passed: r.passed });
+  }
+  return out;
+}
+
+function roundValue(v: number): number {
+  return Math.round(v * 1e6) / 1e6;
+}
+
+/** The highest rate an open stage asked for (its ramp's end if it ramps up). */
+export function peakRate(s: StageSpec): number {
+  return Math.max(s.rate ?? 0, s.rampTo ?? 0);
+}
+
+export async function runProfile(opts: RunOptions): Promise<RunSummary> {
+  const { profile, outputs } = opts;
+  const log = opts.log ?? (() => {});
+  const warnings: string[] = [];
+  const warn = (obj: Record<string, unknown>, msg: string) => {
+    warnings.push(msg);
+    log(obj, msg);
+  };
+  const stages: StageInfo[] = profile.stages.map((s, index) => ({ index, name: s.name, model: s.model, durationMs: s.durationMs }));
+  const startedAt = Date.now();
+  const runInfo: RunInfo = { runId: opts.runId, profile: profile.name, target: opts.target, startedAt, stages };
+  const results: StageResult[] = [];
+  const thresholdResults: ThresholdResult[] = [];
+  let aborted = false;
+  let interrupted = false;
+  let error: string | undefined;
+  let scraping = opts.scrape ?? true;
+  let firstFailed: string | null = null;
+  let highestHeld: number | null = null;
+
+  await outputs.start(runInfo);
+  try {
+    const executors = opts.executors ?? DEFAULT_EXECUTORS;
+    for (const [index, spec] of profile.stages.entries()) {
+      if (opts.signal?.aborted) {
+        interrupted = aborted = true;
+        break;
+      }
+      const info = stages[index]!;
+
+      let before: ServerSnapshot | null = null;
+      if (scraping) {
+        try {
+          before = await scrapeMetrics(opts.target);
+        } catch (e) {
+          scraping = false;
+          warn({ err: (e as Error).message }, `server counts unavailable, not scraping /metrics for this run: ${(e as Error).message}`);
+        }
+      }
+      let mark: number | null = null;
+      if (opts.rows) {
+        try {
+          mark = await opts.rows.mark();
+        } catch (e) {
+          warn({ err: (e as Error).message, stage: spec.name }, `row count before stage ${spec.name} failed: ${(e as Error).message}`);
+        }
+      }
+
+      outputs.add({ type: 'stage-start', at: Date.now(), stage: info });
+      const result = await runStage(executors, spec, info, opts);
+      if (opts.signal?.aborted) interrupted = true;
+
+      if (before) {
+        const after = await settledScrape(opts.target, before, result, opts.settleMs ?? 3000).catch((e: unknown) => {
+          warn({ err: (e as Error).message, stage: spec.name }, `scrape after stage ${spec.name} failed: ${(e as Error).message}`);
+          return null;
+        });
+        let rowsWritten: number | undefined;
+        if (opts.rows && mark !== null) {
+          try {
+            rowsWritten = await opts.rows.countSince(mark);
+          } catch (e) {
+            warn({ err: (e as Error).message, stage: spec.name }, `row count after stage ${spec.name} failed: ${(e as Error).message}`);
+          }
+        }
+        if (after) result.server = correlate({ client: result, delta: diffSnapshots(before, after), rowsWritten });
+      }
+
+      const judged = judge(thresholdsFor(profile, spec), subjectFromStage(result), spec.name);
+      thresholdResults.push(...judged);
+      results.push(result);
+      outputs.add({ type: 'stage-end', at: Date.now(), stage: info, result });
+
+      const stageHeld = judged.every((t) => t.passed);
+      if (!stageHeld && firstFailed === null) firstFailed = spec.name;
+      if (stageHeld && firstFailed === null && spec.model === 'open' && !interrupted) {
+        highestHeld = Math.max(highestHeld ?? 0, peakRate(spec));
+      }
+      if (interrupted) {
+        aborted = true;
+        break;
+      }
+      if (!stageHeld && profile.abortOnFail) {
+        log({ stage: spec.name }, `stage ${spec.name} failed a threshold; abortOnFail stops the run`);
+        aborted = true;
+        break;
+      }
+    }
+  } catch (e) {
+    error = (e as Error).message;
+    log({ err: error }, 'run failed');
+  }
+
+  if (results.length > 0 && profile.thresholds.length > 0) {
+    const runTs = profile.thresholds.map((e) => parseThreshold(e)).filter((t): t is Threshold => !('error' in t));
+    thresholdResults.push(...judge(runTs, aggregateStages(results), null));
+  }
+  const summary: RunSummary = {
+    run_id: opts.runId,
+    profile: profile.name,
+    target: opts.target,
+    started_at: new Date(startedAt).toISOString(),
+    ended_at: new Date().toISOString(),
+    passed: error === undefined && !interrupted && thresholdResults.every((t) => t.passed),
+    aborted,
+    thresholds: thresholdResults,
+    stages: results,
+    warnings,
+  };
+  if (profile.breakpoint) summary.breakpoint = { highest_rate_held: highestHeld, first_failed_stage: firstFailed };
+  if (interrupted) summary.interrupted = true;
+  if (error !== undefined) summary.error = error;
+  return summary;
+}
+
+/** Stops outputs (bounded) and records their failures in the summary; kept apart so --apm-ab can merge first. */
+export async function finishOutputs(outputs: OutputSet, summary: RunSummary): Promise<void> {
+  await outputs.stop(summary);
+  summary.warnings.push(...outputs.warnings.filter((w) => !summary.warnings.includes(w)));
+}
+
+async function runStage(executors: Executors, spec: StageSpec, info: StageInfo, opts: RunOptions): Promise<StageResult> {
+  const ac = new AbortController();
+  const onRunAbort = () => ac.abort();
+  opts.signal?.addEventListener('abort', onRunAbort, { once: true });
+  // The executor ends the stage on time itself; this only guards against one that does not (bounded stage).
+  const watchdog = setTimeout(() => ac.abort(), spec.durationMs + opts.profile.request.timeoutMs + 10_000);
+  const ctx: StageContext = {
+    target: opts.target,
+    request: opts.profile.request,
+    runId: opts.runId,
+    stage: info,
+    signal: ac.signal,
+    onTick: (snapshot) => opts.outputs.add({ type: 'tick', at: Date.now(), stage: info, snapshot }),
+  };
+  try {
+    return await (spec.model === 'closed' ? executors.closed : executors.open)(spec, ctx);
+  } finally {
+    clearTimeout(watchdog);
+    opts.signal?.removeEventListener('abort', onRunAbort);
+  }
+}
+
+/**
+ * The server records a request when it has answered it, a hair after the client may have seen the answer, and
+ * requests the client gave up on may still be finishing. Re-scrape (bounded) until the server has at least as
+ * many answers as the client and two scrapes in a row agree.
+ */
+async function settledScrape(target: string, before: ServerSnapshot, client: StageResult, settleMs: number): Promise<ServerSnapshot> {
+  const deadline = Date.now() + settleMs;
+  let prev: number | null = null;
+  let snap = await scrapeMetrics(target);
+  for (;;) {
+    const d = diffSnapshots(before, snap);
+    const answered = total(d.pushes ?? d.http);
+    const caughtUp = answered >= client.counts.completed;
+    if (caughtUp && (client.counts.sent === client.counts.completed || prev === answered)) return snap;
+    if (Date.now() >= deadline) return snap;
+    prev = answered;
+    await new Promise((r) => setTimeout(r, 150));
+    snap = await scrapeMetrics(target);
+  }
+}
