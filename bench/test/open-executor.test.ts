@@ -1,0 +1,171 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runOpenStage, OpenStageError } from '../src/executors/open';
+import { runClosedStage } from '../src/executors/closed';
+import { ArrivalSchedule } from '../src/executors/arrival-schedule';
+import type { StageContext } from '../src/executors/stage-context';
+import type { RequestSpec, StageSnapshot, StageSpec } from '../src/types';
+import { startTestServer } from './support/test-server';
+
+const request = (over: Partial<RequestSpec> = {}): RequestSpec => ({
+  properties: ['news', 'sport'], sections: 100, ids: 100_000, invalidShare: 0, seed: 7, contentType: 'json', timeoutMs: 5000, ...over,
+});
+
+function stage(over: Partial<StageSpec>): StageSpec {
+  return { name: 'arrivals', durationMs: 2000, model: 'open', rate: 100, thresholds: [], ...over };
+}
+
+function ctx(target: string, s: StageSpec, over: Partial<StageContext> = {}, ticks: StageSnapshot[] = []): StageContext {
+  return {
+    target, request: request(), runId: 'run-open', signal: new AbortController().signal,
+    stage: { index: 0, name: s.name, model: s.model, durationMs: s.durationMs },
+    onTick: (snap) => ticks.push(snap),
+    ...over,
+  };
+}
+
+test('arrivals follow the schedule exactly: rate x duration requests, latency ~ the server latency', async (t) => {
+  const srv = await startTestServer({ latencyMs: 100 });
+  t.after(() => srv.close());
+  const s = stage({ rate: 100, durationMs: 2000 });
+  const ticks: StageSnapshot[] = [];
+  const r = await runOpenStage(s, ctx(srv.url, s, {}, ticks));
+  assert.equal(r.counts.sent + r.counts.dropped, 200);
+  assert.equal(r.counts.dropped, 0);
+  assert.equal(r.counts.completed, 200); // in-flight requests settle before the result
+  assert.equal(srv.counts.requests, 200);
+  assert.equal(r.rate.target, 100);
+  assert.equal(r.rate.achieved, 100);
+  assert.ok(r.latency_ms.p50 >= 99.5 && r.latency_ms.p50 < 150, `p50 ${r.latency_ms.p50}`);
+  assert.ok(r.service_time_ms, 'service time recorded');
+  assert.ok(r.service_time_ms.p50 >= 99.5 && r.service_time_ms.p50 <= r.latency_ms.p50, `service p50 ${r.service_time_ms.p50}`);
+  assert.equal(r.model, 'open');
+  assert.ok(ticks.length >= 2);
+  assert.ok(ticks.some((x) => x.targetRate === 100));
+});
+
+test('a one-second stall shows in open-model latency, while the closed model hides most of it', async (t) => {
+  const open = await startTestServer({ latencyMs: 20, stall: { afterRequests: 60, ms: 1000 } });
+  const closed = await startTestServer({ latencyMs: 20, stall: { afterRequests: 60, ms: 1000 } });
+  t.after(() => Promise.all([open.close(), closed.close()]));
+  const so = stage({ rate: 100, durationMs: 3000, maxInFlight: 500 });
+  const ro = await runOpenStage(so, ctx(open.url, so));
+  const sc: StageSpec = { name: 'closed', model: 'closed', connections: 2, durationMs: 3000, thresholds: [] };
+  const rc = await runClosedStage(sc, ctx(closed.url, sc));
+  // open: ~100 arrivals land in the stall and wait up to 1 s each
+  assert.ok(ro.latency_ms.max >= 950, `open max ${ro.latency_ms.max}`);
+  assert.ok(ro.latency_ms.p90 >= 300, `open p90 ${ro.latency_ms.p90}`);
+  assert.equal(ro.counts.sent, 300);
+  // closed: only the 2 requests in flight saw the stall, so p90 stays near the 20 ms the server normally takes
+  assert.ok(rc.latency_ms.max >= 950, `closed max ${rc.latency_ms.max}`);
+  assert.ok(rc.latency_ms.p90 < 100, `closed p90 ${rc.latency_ms.p90}`);
+});
+
+test('a ramp plans (r0 + r1) / 2 x duration arrivals, fewer early than late', async (t) => {
+  const srv = await startTestServer({ latencyMs: 5 });
+  t.after(() => srv.close());
+  const s = stage({ rate: 50, rampTo: 150, durationMs: 2000 });
+  const ticks: StageSnapshot[] = [];
+  const r = await runOpenStage(s, ctx(srv.url, s, {}, ticks));
+  assert.equal(r.counts.sent + r.counts.dropped, 200);
+  assert.equal(r.rate.target, 100);
+  const first = ticks.find((x) => x.elapsedMs >= 990);
+  assert.ok(first, 'a tick near 1 s');
+  // planned by 1 s: 50 + (100/2) * 1 / 2 ... = 75 at exactly 1 s
+  assert.ok(first.counts.sent >= 70 && first.counts.sent <= 85, `sent by ~1 s: ${first.counts.sent}`);
+  assert.ok(first.targetRate !== null && first.targetRate > 90 && first.targetRate < 110, `rate ${first.targetRate}`);
+});
+
+test('maxInFlight bounds concurrency; arrivals beyond it are dropped, not queued', async (t) => {
+  const srv = await startTestServer({ latencyMs: 500 });
+  t.after(() => srv.close());
+  const s = stage({ rate: 100, durationMs: 1000, maxInFlight: 10 });
+  const r = await runOpenStage(s, ctx(srv.url, s));
+  assert.equal(r.counts.sent + r.counts.dropped, 100);
+  assert.ok(r.counts.dropped >= 60, `dropped ${r.counts.dropped}`);
+  assert.ok(srv.counts.connections <= 10, `connections ${srv.counts.connections}`);
+  assert.equal(r.counts.completed, r.counts.sent);
+});
+
+test('requests past the timeout count as timeouts', async (t) => {
+  const srv = await startTestServer({ latencyMs: 3000 });
+  t.after(() => srv.close());
+  const s = stage({ rate: 20, durationMs: 1000 });
+  const c = ctx(srv.url, s);
+  c.request = request({ timeoutMs: 300 });
+  const r = await runOpenStage(s, c);
+  assert.equal(r.counts.sent, 20);
+  assert.equal(r.counts.timeouts, 20);
+  assert.equal(r.counts.errors, 20);
+  assert.equal(r.counts.ok, 0);
+});
+
+test('client counts equal the server counts: Twirp codes, statuses and hang-ups', async (t) => {
+  const srv = await startTestServer({
+    latencyMs: 2,
+    errors: [{ code: 'unavailable', every: 10 }, { code: 'resource_exhausted', every: 7 }],
+    hangUpEvery: 23,
+  });
+  t.after(() => srv.close());
+  const s = stage({ rate: 300, durationMs: 1000 });
+  const r = await runOpenStage(s, ctx(srv.url, s));
+  assert.equal(r.counts.sent, 300);
+  assert.equal(srv.counts.requests, 300);
+  const { hangUps, byCode } = srv.counts;
+  assert.deepEqual(r.by_twirp_code, byCode);
+  assert.equal(r.by_error_code.ECONNRESET, hangUps);
+  assert.equal(r.by_status['503'], byCode.unavailable);
+  assert.equal(r.by_status['429'], byCode.resource_exhausted);
+  assert.equal(r.counts.errors, 300 - (byCode.ok ?? 0));
+});
+
+test('protobuf requests carry the protobuf content type', async (t) => {
+  const srv = await startTestServer({ latencyMs: 1 });
+  t.after(() => srv.close());
+  const s = stage({ rate: 50, durationMs: 400 });
+  const c = ctx(srv.url, s);
+  c.request = request({ contentType: 'protobuf' });
+  const r = await runOpenStage(s, c);
+  assert.equal(r.counts.ok, 20);
+  for (const req of srv.counts.recent) {
+    assert.equal(req.headers['content-type'], 'application/protobuf');
+    assert.match(String(req.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.equal(req.headers['x-bench-stage'], 'arrivals');
+  }
+});
+
+test('abort ends the stage and its in-flight requests at once', async (t) => {
+  const srv = await startTestServer({ latencyMs: 5_000 });
+  t.after(() => srv.close());
+  const s = stage({ rate: 50, durationMs: 60_000 });
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 300);
+  const r = await runOpenStage(s, ctx(srv.url, s, { signal: ac.signal }));
+  assert.ok(r.duration_ms < 30_000, `duration ${r.duration_ms}`);
+  assert.ok(r.counts.sent > 0);
+  assert.equal(r.counts.completed, 0);
+});
+
+test('the arrival schedule has no drift and integrates the ramp', () => {
+  const c = new ArrivalSchedule(1000, undefined, 10_000);
+  assert.equal(c.atMs(0), 0);
+  assert.equal(c.atMs(1), 1);
+  assert.equal(c.atMs(9_999), 9_999);
+  const ramp = new ArrivalSchedule(0, 100, 10_000); // 0 -> 100/s: 500 arrivals in 10 s
+  assert.equal(ramp.atMs(0), 0);
+  assert.ok(Math.abs(ramp.atMs(500) - 10_000) < 1e-6);
+  assert.ok(Math.abs(ramp.plannedBy(5_000) - 125) < 1e-9);
+  const down = new ArrivalSchedule(100, 0, 10_000);
+  assert.ok(Math.abs(down.atMs(500) - 10_000) < 1e-3);
+  assert.equal(down.atMs(501), Number.POSITIVE_INFINITY);
+  for (const s of [c, ramp, down]) {
+    for (let i = 1; i < 400; i++) assert.ok(s.atMs(i) > s.atMs(i - 1));
+  }
+});
+
+test('bad rates are refused with a stable code', async () => {
+  for (const bad of [stage({ rate: -1 }), stage({ rate: 0 }), stage({ rate: 10, maxInFlight: 0 })]) {
+    await assert.rejects(runOpenStage(bad, ctx('http://127.0.0.1:1', bad)),
+      (e: unknown) => e instanceof OpenStageError && e.code === 'BENCH_OPEN_STAGE_INVALID');
+  }
+});
