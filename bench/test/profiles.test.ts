@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { validateProfile, DEFAULT_MAX_IN_FLIGHT } from '../src/profiles/validate';
+import { validateProfile } from '../src/profiles/validate';
 import { applyOverrides } from '../src/profiles/overrides';
 import { loadProfile, ProfileError, ProfileLoadError, shippedProfileNames } from '../src/profiles/index';
 import { parseDuration } from '../src/profiles/duration';
@@ -36,7 +36,7 @@ test('a valid profile becomes typed stages with models, defaults and parsed dura
   assert.equal(p.abortOnFail, false);
   assert.deepEqual(p.stages[0], { name: 'a', durationMs: 2000, model: 'closed', connections: 10, rampTo: 20, thresholds: [] });
   assert.deepEqual(p.stages[1], {
-    name: 'stage-2', durationMs: 500, model: 'open', rate: 100, maxInFlight: DEFAULT_MAX_IN_FLIGHT, thresholds: ['dropped == 0'],
+    name: 'stage-2', durationMs: 500, model: 'open', rate: 100, maxInFlight: 100, thresholds: ['dropped == 0'],
   });
   assert.equal(p.request.timeoutMs, 10_000);
   assert.ok(p.request.properties.length >= 1);

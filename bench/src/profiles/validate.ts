@@ -4,6 +4,7 @@
 import type { Model, Profile, RequestSpec, StageSpec } from '../types';
 import { parseThreshold } from '../metrics/thresholds';
 import { describe, parseDuration } from './duration';
+import { defaultMaxInFlight } from '../executors/open';
 
 /** Upper bounds that keep a typo from asking for something absurd; every one is far beyond this machine. */
 export const LIMITS = {
@@ -11,7 +12,7 @@ export const LIMITS = {
   stageMs: 24 * 3_600_000,
   connections: 10_000,
   rate: 1_000_000,
-  maxInFlight: 100_000,
+  maxInFlight: 10_000,
   timeoutMs: 10 * 60_000,
   properties: 100_000,
   keySpace: 2 ** 32 - 1,
@@ -27,8 +28,6 @@ export const DEFAULT_REQUEST: RequestSpec = {
   timeoutMs: 10_000,
 };
 
-/** An open-model stage without maxInFlight gets this cap: bounded, yet far above what a healthy target needs. */
-export const DEFAULT_MAX_IN_FLIGHT = 1000;
 
 const TOP_KEYS = ['$schema', 'name', 'description', 'stages', 'thresholds', 'abortOnFail', 'request', 'breakpoint'];
 const STAGE_KEYS = ['name', 'duration', 'connections', 'rate', 'rampTo', 'maxInFlight', 'thresholds'];
@@ -210,7 +209,8 @@ function stageSpec(raw: unknown, i: number, err: Err): StageSpec | undefined {
   if (model === 'closed') spec.connections = connections;
   else {
     spec.rate = rate;
-    spec.maxInFlight = maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    // Without a cap of its own: one second of arrivals at the peak rate, within 100..1000 (the executor's rule).
+    spec.maxInFlight = maxInFlight ?? defaultMaxInFlight(Math.max(rate ?? 0, rampTo ?? 0));
   }
   if (rampTo !== undefined) spec.rampTo = rampTo;
   return spec;

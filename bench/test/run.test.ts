@@ -1,0 +1,164 @@
+// The run: stages in order through the real executors against the test server, ramps, thresholds per stage and
+// for the run, abortOnFail, breakpoint reporting, interruption, and outputs that misbehave.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { runProfile, finishOutputs } from '../src/run';
+import { OutputSet } from '../src/outputs/index';
+import { validateProfile } from '../src/profiles/validate';
+import { startTestServer, type TestServer } from './support/test-server';
+import type { BenchEvent, Output, Profile } from '../src/types';
+
+const servers: TestServer[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+async function server(opts: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+  const s = await startTestServer(opts);
+  servers.push(s);
+  return s;
+}
+
+function profile(doc: Record<string, unknown>): Profile {
+  const r = validateProfile({ request: { timeout: '2s' }, ...doc }, 'test');
+  assert.ok('profile' in r, 'errors' in r ? r.errors.join('\n') : '');
+  return r.profile;
+}
+
+function recorder(): { output: Output; events: BenchEvent[] } {
+  const events: BenchEvent[] = [];
+  return {
+    events,
+    output: { name: 'rec', start: async () => {}, add: (e) => void events.push(e), stop: async () => {} },
+  };
+}
+
+test('stages run in order with ramps, events bracket each stage, thresholds are judged per stage and run', async () => {
+  const srv = await server({ latencyMs: 2 });
+  const p = profile({
+    thresholds: ['error_rate < 1%'],
+    stages: [
+      { name: 'closed-fixed', duration: '600ms', connections: 2 },
+      { name: 'closed-ramp', duration: '1s', connections: 1, rampTo: 4 },
+      { name: 'open-ramp', duration: '1s', rate: 100, rampTo: 200, thresholds: ['sent >= 1'] },
+    ],
+  });
+  const rec = recorder();
+  const outputs = new OutputSet([rec.output]);
+  const summary = await runProfile({ profile: p, target: srv.url, runId: 'r1', outputs });
+  await finishOutputs(outputs, summary);
+
+  assert.deepEqual(summary.stages.map((s) => s.name), ['closed-fixed', 'closed-ramp', 'open-ramp']);
+  assert.deepEqual(summary.stages.map((s) => s.model), ['closed', 'closed', 'open']);
+  // event order: start, ticks..., end for each stage in turn
+  const seq = rec.events.filter((e) => e.type !== 'tick').map((e) => `${e.type}:${e.stage.name}`);
+  assert.deepEqual(seq, [
+    'stage-start:closed-fixed', 'stage-end:closed-fixed',
+    'stage-start:closed-ramp', 'stage-end:closed-ramp',
+    'stage-start:open-ramp', 'stage-end:open-ramp',
+  ]);
+  for (const e of rec.events.filter((x) => x.type === 'tick')) {
+    const i = rec.events.indexOf(e);
+    const start = rec.events.findLastIndex((x, j) => j < i && x.type === 'stage-start');
+    assert.equal((rec.events[start] as { stage: { name: string } }).stage.name, e.stage.name, 'a tick belongs to the running stage');
+  }
+  // the ramp from 1 to 4 connections really opened 4 connections at some point (plus 2 from the first stage)
+  assert.ok(srv.counts.connections >= 2 + 4, `connections seen: ${srv.counts.connections}`);
+  // open ramp 100 -> 200 req/s over 1 s: 150 arrivals on schedule (each one sent or dropped)
+  const open = summary.stages[2]!;
+  assert.equal(open.rate.target, 150);
+  const arrivals = open.counts.sent + open.counts.dropped;
+  assert.ok(arrivals >= 145 && arrivals <= 155, `arrivals ${arrivals}`);
+  // client counts match what the server saw (no errors configured)
+  const clientSent = summary.stages.reduce((a, s) => a + s.counts.sent, 0);
+  assert.ok(srv.counts.requests >= clientSent - 10 && srv.counts.requests <= clientSent, `${srv.counts.requests} vs ${clientSent}`);
+  // thresholds: the profile's for every stage, the stage's own, and the run's
+  assert.deepEqual(
+    summary.thresholds.map((t) => `${t.stage}|${t.expr}|${t.passed}`),
+    [
+      'closed-fixed|error_rate < 1%|true',
+      'closed-ramp|error_rate < 1%|true',
+      'open-ramp|sent >= 1|true',
+      'open-ramp|error_rate < 1%|true',
+      'null|error_rate < 1%|true',
+    ],
+  );
+  assert.equal(summary.passed, true);
+  assert.equal(summary.aborted, false);
+  // the test server has no /metrics: the run says so once and carries on without server counts
+  assert.ok(summary.warnings.some((w) => w.startsWith('server counts unavailable')), summary.warnings.join('\n'));
+  assert.ok(summary.stages.every((s) => s.server === undefined));
+});
+
+test('abortOnFail stops at the end of the first stage that fails a threshold', async () => {
+  const srv = await server({ errors: [{ code: 'unavailable', every: 2 }] });
+  const p = profile({
+    abortOnFail: true,
+    thresholds: ['error_rate < 1%'],
+    stages: [
+      { name: 'one', duration: '400ms', rate: 50 },
+      { name: 'two', duration: '400ms', rate: 50 },
+    ],
+  });
+  const summary = await runProfile({ profile: p, target: srv.url, runId: 'r2', outputs: new OutputSet([]), scrape: false });
+  assert.deepEqual(summary.stages.map((s) => s.name), ['one']);
+  assert.equal(summary.aborted, true);
+  assert.equal(summary.passed, false);
+  const one = summary.stages[0]!;
+  assert.equal(one.by_twirp_code.unavailable, Math.floor(srv.counts.requests / 2));
+  const failed = summary.thresholds.find((t) => t.stage === 'one')!;
+  assert.equal(failed.passed, false);
+  assert.equal(failed.value, one.counts.errors / one.counts.sent);
+});
+
+test('breakpoint: the highest rate whose stage held every threshold, and the first that did not', async () => {
+  const srv = await server();
+  const p = profile({
+    breakpoint: true,
+    abortOnFail: true,
+    // sent is deterministic in the open model (arrivals on schedule): 20, 40, 80 in half a second
+    thresholds: ['sent <= 50'],
+    stages: [
+      { name: 'rate-40', duration: '500ms', rate: 40 },
+      { name: 'rate-80', duration: '500ms', rate: 80 },
+      { name: 'rate-160', duration: '500ms', rate: 160 },
+      { name: 'rate-320', duration: '500ms', rate: 320 },
+    ],
+  });
+  const summary = await runProfile({ profile: p, target: srv.url, runId: 'r3', outputs: new OutputSet([]), scrape: false });
+  assert.deepEqual(summary.breakpoint, { highest_rate_held: 80, first_failed_stage: 'rate-160' });
+  assert.equal(summary.stages.length, 3, 'abortOnFail: rate-320 never ran');
+  assert.equal(summary.passed, false);
+});
+
+test('interrupting ends the current stage, runs no more, and marks the summary', async () => {
+  const srv = await server({ latencyMs: 1 });
+  const p = profile({ stages: [{ name: 'long', duration: '30s', connections: 2 }, { name: 'never', duration: '1s', connections: 1 }] });
+  const ac = new AbortController();
+  const outputs = new OutputSet([{
+    name: 'interrupter', start: async () => {}, stop: async () => {},
+    add: (e) => { if (e.type === 'tick') ac.abort(); },
+  }]);
+  const summary = await runProfile({ profile: p, target: srv.url, runId: 'r4', outputs, signal: ac.signal, scrape: false });
+  assert.deepEqual(summary.stages.map((s) => s.name), ['long']);
+  assert.ok(summary.stages[0]!.duration_ms < 30_000, 'the stage ended early');
+  assert.equal(summary.interrupted, true);
+  assert.equal(summary.passed, false);
+});
+
+test('an output that throws or hangs is switched off; the run and the other outputs carry on', async () => {
+  const srv = await server();
+  const p = profile({ stages: [{ name: 's1', duration: '300ms', rate: 20 }, { name: 's2', duration: '300ms', rate: 20 }] });
+  const rec = recorder();
+  const thrower: Output = { name: 'thrower', start: async () => {}, stop: async () => {}, add: () => { throw new Error('boom'); } };
+  const hanger: Output = { name: 'hanger', start: async () => {}, add: () => {}, stop: () => new Promise(() => {}) };
+  const failsToStart: Output = { name: 'nostart', start: async () => { throw new Error('no'); }, add: () => {}, stop: async () => {} };
+  const outputs = new OutputSet([thrower, hanger, failsToStart, rec.output], { stopTimeoutMs: 200 });
+  const summary = await runProfile({ profile: p, target: srv.url, runId: 'r5', outputs, scrape: false });
+  await finishOutputs(outputs, summary);
+  assert.equal(summary.stages.length, 2);
+  assert.equal(rec.events.filter((e) => e.type === 'stage-end').length, 2);
+  for (const [name, phase] of [['thrower', 'add'], ['hanger', 'stop'], ['nostart', 'start']]) {
+    assert.ok(summary.warnings.some((w) => w.startsWith(`output ${name} failed in ${phase}`)), summary.warnings.join('\n'));
+  }
+});
