@@ -210,3 +210,77 @@ export class Prometheus {
     await rm(this.dir, { recursive: true, force: true });
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The PromQL inside Grafana dashboards, so tests can run every dashboard expression through this Prometheus.
+
+export const DASHBOARDS_DIR = join(__dirname, '..', '..', '..', 'grafana', 'dashboards');
+
+export interface DashboardPromQuery {
+  dashboard: string;
+  panel: string;
+  refId: string;
+  /** as written in the dashboard, with Grafana variables */
+  expr: string;
+}
+
+interface PanelLike {
+  title?: string;
+  type?: string;
+  datasource?: { type?: string; uid?: string } | null;
+  targets?: { refId?: string; expr?: string; datasource?: { type?: string; uid?: string } | null }[];
+  panels?: PanelLike[];
+}
+
+/** Every panel, including those nested in collapsed rows. */
+export function allPanels(dashboard: { panels?: PanelLike[] }): PanelLike[] {
+  const out: PanelLike[] = [];
+  for (const p of dashboard.panels ?? []) {
+    out.push(p);
+    for (const nested of p.panels ?? []) out.push(nested);
+  }
+  return out;
+}
+
+/** The Prometheus expressions of every panel target whose datasource (own or the panel's) is Prometheus. */
+export function dashboardPromQueries(file: string, dashboard: { title?: string; panels?: PanelLike[] }): DashboardPromQuery[] {
+  const out: DashboardPromQuery[] = [];
+  for (const p of allPanels(dashboard)) {
+    for (const t of p.targets ?? []) {
+      const ds = t.datasource ?? p.datasource;
+      if (ds?.type !== 'prometheus') continue;
+      out.push({ dashboard: file, panel: p.title ?? '(untitled)', refId: t.refId ?? '?', expr: t.expr ?? '' });
+    }
+  }
+  return out;
+}
+
+/** Grafana's global variables (https://grafana.com/docs/grafana/latest/dashboards/variables/add-template-variables/#global-variables) a test must replace. */
+export const GRAFANA_GLOBAL_VARS = [
+  '__rate_interval',
+  '__interval',
+  '__interval_ms',
+  '__range',
+  '__range_s',
+  '__range_ms',
+  '__from',
+  '__to',
+  '__dashboard',
+  '__org',
+  '__user',
+];
+
+/** Replaces $name, ${name} and [[name]] the way Grafana does, longest names first; unknown names are left as is. */
+export function expandGrafanaVars(text: string, vars: Record<string, string>): string {
+  return text.replace(/\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)/g, (whole, a?: string, b?: string, c?: string) => {
+    const name = a ?? b ?? c ?? '';
+    return Object.hasOwn(vars, name) ? vars[name]! : whole;
+  });
+}
+
+/** Names of the variables a text refers to ($name, ${name}, [[name]]). */
+export function referencedVars(text: string): string[] {
+  const out = new Set<string>();
+  for (const m of text.matchAll(/\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)/g)) out.add(m[1] ?? m[2] ?? m[3] ?? '');
+  return [...out];
+}
