@@ -112,7 +112,8 @@ test('bad options fail at construction with a stable code', () => {
     { url: 'not a url' },
     { url: 'ftp://127.0.0.1/x' },
     { url: 'http://127.0.0.1:9/x', intervalMs: -1 },
-    { url: 'http://127.0.0.1:9/x', runLabels: { run: 'x' } },
+    { url: 'http://127.0.0.1:9/x', runLabels: { le: 'x' } },
+    { url: 'http://127.0.0.1:9/x', runLabels: { twirp_code: 'x' } },
     { url: 'http://127.0.0.1:9/x', runLabels: { 'bad-name': 'x' } },
   ];
   for (const o of bad) {
@@ -141,7 +142,14 @@ test('labels are sorted, empty values dropped, and a series without __name__ is 
 test('the wire format: headers, snappy + WriteRequest, sorted labels, increasing timestamps, monotonic counters', async (t) => {
   const cap = await captureServer();
   t.after(() => cap.server.close());
-  const out = prometheusRemoteWriteOutput({ url: cap.url, intervalMs: 100, runLabels: { host: 'h1' }, logger: silent });
+  const warned: unknown[] = [];
+  const out = prometheusRemoteWriteOutput({
+    url: cap.url,
+    intervalMs: 100,
+    // run and profile are the run's own: an equal value passes silently, a different one is ignored with a warning
+    runLabels: { host: 'h1', profile: 'smoke', run: 'other' },
+    logger: { warn: (o: unknown) => warned.push(o), info() {} },
+  });
   const s0 = stage(0, 'warmup');
   await out.start(runInfo('wire-1', [s0]));
   out.add({ type: 'stage-start', at: Date.now(), stage: s0 });
@@ -210,6 +218,7 @@ test('the wire format: headers, snappy + WriteRequest, sorted labels, increasing
   assert.ok(buckets.some((k) => k.includes('"+Inf"')));
   assert.ok(buckets.some((k) => k.includes('"0.0005"')));
   assert.deepEqual(out.stats().batchesDropped, 0);
+  assert.deepEqual(warned, [{ label: 'run', given: 'other', used: 'wire-1' }]);
 });
 
 test('a real Prometheus takes the push: counters per stage, latency quantiles, gauges end with their stage', async (t) => {

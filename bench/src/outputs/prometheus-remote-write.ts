@@ -38,7 +38,11 @@ const snappy = require('snappyjs') as { compress(input: Uint8Array): Uint8Array 
 export interface PrometheusRemoteWriteOptions {
   /** The receiver, e.g. http://127.0.0.1:9090/api/v1/write */
   url: string;
-  /** Extra labels on every series (e.g. {host: "ci-7"}); may not redefine run, profile, stage or __name__. */
+  /**
+   * Extra labels on every series (e.g. {host: "ci-7"}). run, profile and stage always come from the run itself
+   * (a different value given here is ignored with a warning); a name that a series uses for itself (le,
+   * twirp_code, ...) or an invalid name is refused.
+   */
   runLabels?: Record<string, string>;
   /** How often a batch is built; 0 or unset = 5000 ms; clamped to 100..60000. */
   intervalMs?: number;
@@ -108,7 +112,10 @@ const STALE_LOW = 0x00000002;
 const STALE_HIGH = 0x7ff00000;
 
 const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const RESERVED_LABELS = new Set(['__name__', 'run', 'profile', 'stage']);
+/** Labels every series gets from the run itself. */
+const RUN_LABELS = new Set(['run', 'profile', 'stage']);
+/** Labels some series carry on their own; a run label of the same name would duplicate them. */
+const SERIES_LABELS = new Set(['__name__', 'outcome', 'http_status', 'twirp_code', 'error_code', 'le', 'job', 'instance']);
 
 /**
  * Sorts labels by name (the spec: names MUST be sorted lexicographically), drops empty values (an empty value
@@ -268,9 +275,18 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
   const timeoutMs = bounded('timeoutMs', opts.timeoutMs, DEFAULT_TIMEOUT_MS, 100, 60_000);
   const maxQueued = bounded('maxQueuedBatches', opts.maxQueuedBatches, DEFAULT_MAX_QUEUED, 1, 100);
   const extraLabels: Label[] = [];
+  /** run/profile/stage given as run labels: the run's own values win (they are what the dashboards select on). */
+  const shadowed: Record<string, string> = {};
   for (const [name, value] of Object.entries(opts.runLabels ?? {})) {
-    if (RESERVED_LABELS.has(name) || !LABEL_NAME_RE.test(name) || name.startsWith('__')) {
-      throw new RemoteWriteError(REMOTE_WRITE_ERROR_CODES.BAD_OPTIONS, `run label ${JSON.stringify(name)} is reserved or not a valid label name`);
+    if (RUN_LABELS.has(name)) {
+      shadowed[name] = String(value);
+      continue;
+    }
+    if (SERIES_LABELS.has(name) || !LABEL_NAME_RE.test(name) || name.startsWith('__')) {
+      throw new RemoteWriteError(
+        REMOTE_WRITE_ERROR_CODES.BAD_OPTIONS,
+        `run label ${JSON.stringify(name)} is not a valid label name or clashes with a metric's own label (${[...SERIES_LABELS].join(', ')})`,
+      );
     }
     extraLabels.push({ name, value: String(value) });
   }
@@ -415,6 +431,10 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
 
     async start(info: RunInfo): Promise<void> {
       run = info;
+      const own: Record<string, string> = { run: info.runId, profile: info.profile };
+      for (const [name, value] of Object.entries(shadowed)) {
+        if (own[name] !== value) log.warn({ label: name, given: value, used: own[name] ?? 'the stage name' }, 'run label ignored: the run sets it');
+      }
       timer = setInterval(enqueue, intervalMs);
       timer.unref();
     },
