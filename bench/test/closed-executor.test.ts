@@ -150,18 +150,41 @@ test('abort ends the stage at once', async (t) => {
   assert.ok(r.counts.completed > 0);
 });
 
-test('connection refused is counted by code', async () => {
-  const port = await new Promise<number>((resolve) => {
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const p = (s.address() as net.AddressInfo).port;
       s.close(() => resolve(p));
     });
   });
+}
+
+test('connection refused is counted by code, with a back-off instead of a reconnect spin', async () => {
+  const port = await freePort();
   const s = stage({ connections: 1, durationMs: 300 });
   const r = await runClosedStage(s, ctx(`http://127.0.0.1:${port}`, s));
   assert.ok((r.by_error_code.ECONNREFUSED ?? 0) > 0, JSON.stringify(r.by_error_code));
   assert.equal(r.counts.ok, 0);
-  assert.ok(r.counts.errors > 0);
+  assert.equal(r.counts.timeouts, 0);
+  assert.equal(r.counts.errors, r.by_error_code.ECONNREFUSED);
+  // 10, 20, 40, 80, 160 ms between attempts: a handful in 300 ms (an immediate reconnect makes hundreds)
+  assert.ok(r.counts.sent <= 12, `sent ${r.counts.sent}`);
+});
+
+test('a target that comes back mid-stage is used again', async (t) => {
+  const port = await freePort();
+  const s = stage({ connections: 2, durationMs: 1500 });
+  let srv: Awaited<ReturnType<typeof startTestServer>> | null = null;
+  const late = setTimeout(() => {
+    void startTestServer({ port, latencyMs: 1 }).then((x) => { srv = x; });
+  }, 400);
+  t.after(async () => {
+    clearTimeout(late);
+    await (srv as { close(): Promise<void> } | null)?.close();
+  });
+  const r = await runClosedStage(s, ctx(`http://127.0.0.1:${port}`, s));
+  assert.ok((r.by_error_code.ECONNREFUSED ?? 0) > 0);
+  assert.ok(r.counts.ok > 20, `ok ${r.counts.ok}`);
 });
 
 test('bad connection counts are refused with a stable code', async () => {

@@ -16,6 +16,9 @@
 //   start). We prepend listeners that count the loss by code and clear the queue first.
 // - Timeouts: the Client's own timer, set to the request spec's timeout in ms (autocannon's option is whole
 //   seconds, minimum 1).
+// - Reconnects: autocannon reconnects at once after any socket error, so a refused connection spins a CPU
+//   core and counts thousands of "requests" a second. A connection that fails before it ever connected waits
+//   before the next attempt (10 ms doubling up to 500 ms, reset by a successful connect).
 import autocannon from 'autocannon';
 import type { StageResult, StageSpec } from '../types';
 import { StageRecorder } from '../metrics/stage-recorder';
@@ -27,6 +30,9 @@ import { closedRampPlan, type ClosedStep } from './closed-ramp';
 export const MAX_CONNECTIONS = 10_000;
 /** After the stage ends, how long to wait for autocannon instances to wind down before giving up on them. */
 const SETTLE_MS = 5_000;
+/** Reconnect back-off after a connection that never connected: first wait and cap. */
+const BACKOFF_FIRST_MS = 10;
+const BACKOFF_MAX_MS = 500;
 
 export class ClosedStageError extends Error {
   constructor(readonly code: 'BENCH_CLOSED_STAGE_INVALID' | 'BENCH_CLOSED_STAGE_FAILED', message: string, options?: ErrorOptions) {
@@ -43,6 +49,7 @@ interface AcClient {
   getRequestBuffer(): Buffer;
   _connect(): void;
   destroy(): void;
+  on(event: 'connError', fn: (err: Error) => void): void;
   on(event: 'response', fn: (status: number, bytes: number, durationMs: number) => void): void;
   on(event: 'timeout', fn: () => void): void;
 }
@@ -50,6 +57,8 @@ interface AcClient {
 interface Instance {
   step: ClosedStep;
   clients: Set<AcClient>;
+  /** pending delayed reconnects (back-off), cleared when the instance stops */
+  backoffTimers: Set<NodeJS.Timeout>;
   done: Promise<unknown> | null;
   stopped: boolean;
 }
@@ -89,16 +98,27 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
       if (status >= 200 && status < 300) rec.onResponse(status, 'ok', bytes, durationMs * 1000);
       else held = { status, bytes, us: durationMs * 1000 };
     });
-    client.on('timeout', () => rec.onTimeout());
+    let backoffMs = 0;
+    let waiting: NodeJS.Timeout | null = null;
+    // while waiting to reconnect no request is in flight: the client's timer firing then is not a timeout
+    client.on('timeout', () => {
+      if (waiting === null) rec.onTimeout();
+    });
     const connect = client._connect;
-    client._connect = function (this: AcClient) {
+    const connectNow = function (this: AcClient): void {
       connect.call(this);
       const conn = this.conn;
+      let connected = false;
+      conn.once('connect', () => {
+        connected = true;
+        backoffMs = 0;
+      });
       conn.prependListener('error', (err: NodeJS.ErrnoException) => {
         if (this.conn !== conn) return;
         const lost = this.pipelinedRequests.size() > 0;
         rec.onSocketError(err.code ?? 'UNKNOWN', lost);
         this.pipelinedRequests.clear();
+        if (!connected) backoffMs = Math.min(Math.max(backoffMs * 2, BACKOFF_FIRST_MS), BACKOFF_MAX_MS);
       });
       conn.prependListener('end', () => {
         // the server closed the connection; with a request in flight that request is lost (a hang-up)
@@ -106,6 +126,16 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
         rec.onSocketError('ECONNRESET', true);
         this.pipelinedRequests.clear();
       });
+    };
+    client._connect = function (this: AcClient) {
+      if (backoffMs === 0) return connectNow.call(this);
+      if (waiting !== null || instance.stopped) return;
+      waiting = setTimeout(() => {
+        instance.backoffTimers.delete(waiting!);
+        waiting = null;
+        if (!this.destroyed && !instance.stopped) connectNow.call(this);
+      }, backoffMs);
+      instance.backoffTimers.add(waiting);
     };
   };
 
@@ -119,7 +149,7 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
   };
 
   const plan = closedRampPlan(c0, c1, stage.durationMs);
-  const instances: Instance[] = plan.map((step) => ({ step, clients: new Set(), done: null, stopped: false }));
+  const instances: Instance[] = plan.map((step) => ({ step, clients: new Set(), backoffTimers: new Set(), done: null, stopped: false }));
   const timers: NodeJS.Timeout[] = [];
   let failure: unknown = null;
 
@@ -148,6 +178,8 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
   const stopInstance = (inst: Instance): void => {
     if (inst.stopped) return;
     inst.stopped = true;
+    for (const t of inst.backoffTimers) clearTimeout(t);
+    inst.backoffTimers.clear();
     for (const c of inst.clients) {
       if (!c.destroyed) rec.onAbandoned(c.pipelinedRequests.size());
       c.destroy();

@@ -39,10 +39,15 @@ export interface TestServerOptions {
   hangUpEvery?: number;
   /** Once, when request number `afterRequests` arrives, hold every answer until `ms` have passed. */
   stall?: { afterRequests: number; ms: number };
-  /** Echo back requests whose JSON body has `invalid: true` semantics: empty property = invalid_argument. */
+  /**
+   * Validate JSON bodies like the service does for the bench's invalid requests: a missing or empty `property`
+   * is answered invalid_argument, an unparseable body malformed (only for requests the error mix left ok).
+   */
   validate?: boolean;
   /** How many recent requests (headers and body) to keep for inspection (default 200, bounded). */
   keep?: number;
+  /** Port on 127.0.0.1 (default 0: any free port). */
+  port?: number;
 }
 
 export interface SeenRequest {
@@ -154,7 +159,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
 

@@ -1,0 +1,36 @@
+// Runs one stage in a fresh process and prints its StageResult as JSON (benchmarks compare processes, not
+// warm in-process loops). Usage:
+//   node --import tsx bench/perf/stage-child.ts --target URL --model closed --connections 100 --duration 10
+//   node --import tsx bench/perf/stage-child.ts --target URL --model open --rate 5000 --duration 10 [--max-in-flight N]
+import { runClosedStage } from '../src/executors/closed';
+import { runOpenStage } from '../src/executors/open';
+import type { StageSpec } from '../src/types';
+import type { StageContext } from '../src/executors/stage-context';
+import { argValue, defaultRequest } from './perf-support';
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? undefined : process.argv[i + 1];
+};
+
+async function main(): Promise<void> {
+  const target = arg('target');
+  const model = arg('model');
+  if (!target || (model !== 'closed' && model !== 'open')) throw new Error('need --target URL and --model closed|open');
+  const durationMs = argValue('duration', 10) * 1000;
+  const stage: StageSpec = model === 'closed'
+    ? { name: 'bench', model, durationMs, connections: argValue('connections', 100), thresholds: [] }
+    : { name: 'bench', model, durationMs, rate: argValue('rate', 1000), thresholds: [],
+        ...(arg('max-in-flight') ? { maxInFlight: argValue('max-in-flight', 1000) } : {}) };
+  const ctx: StageContext = {
+    target, request: defaultRequest, runId: 'perf', signal: new AbortController().signal,
+    stage: { index: 0, name: 'bench', model, durationMs }, onTick: () => {},
+  };
+  const result = model === 'closed' ? await runClosedStage(stage, ctx) : await runOpenStage(stage, ctx);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().then(() => process.exit(0), (err: unknown) => {
+  process.stderr.write(`${String(err instanceof Error ? err.stack : err)}\n`);
+  process.exit(1);
+});
