@@ -32,7 +32,7 @@ export interface RunOptions {
   scrape?: boolean;
   /** Counts rows in `incoming` around each stage (MYSQL_URL). */
   rows?: RowCounter;
-  /** How long to wait after a stage for the server's counters to catch up with the client's (default 3 s). */
+  /** How long to wait after a stage for the server's counters (and rows) to catch up with the client's (default 5 s). */
   settleMs?: number;
   log?: (obj: Record<string, unknown>, msg: string) => void;
 }
@@ -132,19 +132,16 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
       if (opts.signal?.aborted) interrupted = true;
 
       if (before) {
-        const after = await settledScrape(opts.target, before, result, opts.settleMs ?? 3000).catch((e: unknown) => {
+        const settled = await settle(opts, before, mark, result).catch((e: unknown) => {
           warn({ err: (e as Error).message, stage: spec.name }, `scrape after stage ${spec.name} failed: ${(e as Error).message}`);
           return null;
         });
-        let rowsWritten: number | undefined;
-        if (opts.rows && mark !== null) {
-          try {
-            rowsWritten = await opts.rows.countSince(mark);
-          } catch (e) {
-            warn({ err: (e as Error).message, stage: spec.name }, `row count after stage ${spec.name} failed: ${(e as Error).message}`);
-          }
+        if (settled?.rowsError) {
+          warn({ err: settled.rowsError, stage: spec.name }, `row count after stage ${spec.name} failed: ${settled.rowsError}`);
         }
-        if (after) result.server = correlate({ client: result, delta: diffSnapshots(before, after), rowsWritten });
+        if (settled) {
+          result.server = correlate({ client: result, delta: diffSnapshots(before, settled.snap), rowsWritten: settled.rows });
+        }
       }
 
       const judged = judge(thresholdsFor(profile, spec), subjectFromStage(result), spec.name);
@@ -223,22 +220,42 @@ async function runStage(executors: Executors, spec: StageSpec, info: StageInfo, 
 }
 
 /**
- * The server records a request when it has answered it, a hair after the client may have seen the answer, and
- * requests the client gave up on may still be finishing. Re-scrape (bounded) until the server has at least as
- * many answers as the client and two scrapes in a row agree.
+ * The server records a request once it has answered it, a hair after the client may have seen the answer, and
+ * requests the client gave up on (timeouts, connections cut at the stage's end) may still be in a flush. So
+ * re-scrape (bounded by settleMs) until the server has answered at least every request the client saw answered
+ * and then either every request sent or nothing changed for three scrapes in a row; with MYSQL_URL, also until
+ * the rows counted match the server's pageview_rows_committed_total (the row count is taken after the scrape, so
+ * a write that lands in between shows up as rows ahead of the counter).
  */
-async function settledScrape(target: string, before: ServerSnapshot, client: StageResult, settleMs: number): Promise<ServerSnapshot> {
-  const deadline = Date.now() + settleMs;
-  let prev: number | null = null;
-  let snap = await scrapeMetrics(target);
+async function settle(
+  opts: RunOptions, before: ServerSnapshot, mark: number | null, client: StageResult,
+): Promise<{ snap: ServerSnapshot; rows?: number; rowsError?: string }> {
+  const deadline = Date.now() + (opts.settleMs ?? 5000);
+  let prev: string | null = null;
+  let stable = 0;
   for (;;) {
+    const snap = await scrapeMetrics(opts.target);
+    let rows: number | undefined;
+    let rowsError: string | undefined;
+    if (opts.rows && mark !== null) {
+      try {
+        rows = await opts.rows.countSince(mark);
+      } catch (e) {
+        rowsError = (e as Error).message;
+      }
+    }
     const d = diffSnapshots(before, snap);
     const answered = total(d.pushes ?? d.http);
+    const accepted = (d.pushes ?? d.http ?? {}).ok ?? 0;
+    const committed = d.counters.rows_committed;
+    const key = `${answered}/${accepted}/${rows ?? ''}/${committed ?? ''}`;
+    stable = key === prev ? stable + 1 : 0;
+    prev = key;
     const caughtUp = answered >= client.counts.completed;
-    if (caughtUp && (client.counts.sent === client.counts.completed || prev === answered)) return snap;
-    if (Date.now() >= deadline) return snap;
-    prev = answered;
+    const allAccounted = answered >= client.counts.sent;
+    const rowsMatch = rows === undefined || (committed !== undefined ? rows === committed : d.pushes === null || rows >= accepted);
+    if (caughtUp && rowsMatch && (allAccounted || stable >= 2)) return { snap, rows, rowsError };
+    if (Date.now() >= deadline) return { snap, rows, rowsError };
     await new Promise((r) => setTimeout(r, 150));
-    snap = await scrapeMetrics(target);
   }
 }

@@ -62,6 +62,9 @@ test('requests without an answer give the server room, but not more than that', 
   const c = client({ sent: 100, completed: 97, ok: 97, errors: 3, timeouts: 3 }, { ok: 97 });
   const fine = correlate({ client: c, delta: diffSnapshots(before, snapshotFromText(metrics(99, 0, 0, 99))), rowsWritten: 99 });
   assert.deepEqual(fine.disagreements, []);
+  // a caller hung up mid-write: the row is there, the server never counted the push as answered
+  const hungUp = correlate({ client: c, delta: diffSnapshots(before, snapshotFromText(metrics(97, 0, 0, 98))), rowsWritten: 98 });
+  assert.deepEqual(hungUp.disagreements, []);
   // 5 more accepted than the client can explain
   const over = correlate({ client: c, delta: diffSnapshots(before, snapshotFromText(metrics(102, 0, 0, 102))), rowsWritten: 102 });
   assert.ok(over.disagreements.some((m) => m.startsWith('accepted: server 102 > client ok 97 + 3')), over.disagreements.join('\n'));
@@ -80,8 +83,9 @@ test('disagreements name what differs: lost rows, codes, missing requests, metri
   has('twirp unavailable: server 5 < client unavailable 10');
   has('server metrics disagree: pageview_pushes_total 45 vs http Push count 44');
   has('rows written: server 38 < client ok 40');
-  has('rows written 38 != server accepted 40');
-  assert.equal(r.disagreements.length, 5, r.disagreements.join('\n'));
+  has('rows written 38 < server accepted 40: acknowledged writes are missing');
+  has('rows written 38 != server pageview_rows_committed_total 40');
+  assert.equal(r.disagreements.length, 6, r.disagreements.join('\n'));
 });
 
 test('a restarted server (counter reset) uses the after value as the delta', () => {
