@@ -2,7 +2,7 @@
 // cancellable work. A disconnect is the response socket closing before the response finished: Fastify 5's
 // request.signal fires on every POST once the body has been read, so it cannot be used for this.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { background, contextKey, withCancel, withValue, type Context } from './context';
+import { contextKey, type Context, type ContextKey } from './context';
 
 export interface RequestValues {
   requestId: string;
@@ -25,18 +25,49 @@ export class ClientDisconnectedError extends Error {
   }
 }
 
+/**
+ * A request's root context. Its AbortController is created only when someone reads `signal`: most requests never
+ * do (the write path runs under withoutCancel), and a controller per request costs measurable throughput.
+ */
+class RequestContext implements Context {
+  readonly deadline = undefined;
+  private controller: AbortController | undefined;
+  private reason: unknown;
+  private cancelled = false;
+
+  constructor(private readonly values: RequestValues) {}
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.cancelled) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  value<T>(key: ContextKey<T>): T | undefined {
+    return key === (REQUEST_VALUES as ContextKey<unknown>) ? (this.values as T) : undefined;
+  }
+
+  cancel(reason: unknown): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
 /** Builds the request's context; its signal aborts when the client disconnects before the reply is written. */
 export function createRequestContext(request: FastifyRequest, reply: FastifyReply, remoteIp: string): Context {
   const header = request.headers.traceparent;
-  const values: RequestValues = {
+  const ctx = new RequestContext({
     requestId: String(request.id),
     remoteIp,
     traceparent: typeof header === 'string' ? header : undefined,
-  };
-  const { ctx, cancel } = withCancel(withValue(background(), REQUEST_VALUES, values));
+  });
   const res = reply.raw;
   res.once('close', () => {
-    if (!res.writableFinished) cancel(new ClientDisconnectedError());
+    if (!res.writableFinished) ctx.cancel(new ClientDisconnectedError());
   });
   return ctx;
 }

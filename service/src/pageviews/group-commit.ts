@@ -51,7 +51,7 @@ export const flushBatch: FlushFn = async (batch, store) => {
 export class GroupCommitter {
   private buffer: Pending[] = [];
   private inFlight = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private closing = false;
   private idleWaiters: Array<() => void> = [];
 
@@ -93,8 +93,19 @@ export class GroupCommitter {
       this.startFlush();
     }
     if (this.buffer.length > 0 && this.timer === undefined) {
-      this.timer = setTimeout(() => this.onTimer(), this.cfg.flushIntervalMs);
+      // Interval 0: flush once the current event-loop turn has read every request that arrived in it.
+      this.timer =
+        this.cfg.flushIntervalMs === 0
+          ? setImmediate(() => this.onTimer())
+          : setTimeout(() => this.onTimer(), this.cfg.flushIntervalMs);
     }
+  }
+
+  private clearTimer(): void {
+    if (this.timer === undefined) return;
+    if (this.cfg.flushIntervalMs === 0) clearImmediate(this.timer as NodeJS.Immediate);
+    else clearTimeout(this.timer as NodeJS.Timeout);
+    this.timer = undefined;
   }
 
   private onTimer(): void {
@@ -107,10 +118,7 @@ export class GroupCommitter {
   private startFlush(): void {
     const batch = this.buffer.length <= this.cfg.maxRows ? this.buffer : this.buffer.slice(0, this.cfg.maxRows);
     this.buffer = batch === this.buffer ? [] : this.buffer.slice(this.cfg.maxRows);
-    if (this.buffer.length === 0 && this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    if (this.buffer.length === 0) this.clearTimer();
     this.inFlight += 1;
     const started = performance.now();
     this.flush(batch, this.store).then(
@@ -143,10 +151,7 @@ export class GroupCommitter {
   /** Stops taking writes, flushes everything buffered, resolves when no flush is running. */
   async close(): Promise<void> {
     this.closing = true;
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.clearTimer();
     while (this.buffer.length > 0 && this.inFlight < this.cfg.maxConcurrentFlushes) this.startFlush();
     if (this.buffer.length === 0 && this.inFlight === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));

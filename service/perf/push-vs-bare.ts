@@ -1,0 +1,206 @@
+// Push throughput with MySQL and durable acknowledgements vs a bare Fastify route that answers `{}`, side by side
+// in one run: a throwaway MariaDB, the service and a bare server on free ports, alternating wrk runs at the same
+// connection count and body. Prints req/s of each run, the medians and their ratio, plus the cost of a /metrics
+// scrape at rest and under load, and checks rows in `incoming` against the 200 answers wrk counted.
+//
+//   node --import tsx service/perf/push-vs-bare.ts [--rounds 3] [--duration 10] [--connections 100] [--threads 2]
+//
+// Extra env (BATCH_*, DB_POOL_*) is passed to the service, so defaults can be compared.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import { MariaDb, freePort } from '../test/support/mariadb';
+
+const run = promisify(execFile);
+const BODY = '{"property":"news","section":1,"id":1}';
+const PUSH_PATH = '/twirp/stats.StatsService/Push';
+
+async function bareServer(port: number): Promise<void> {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify();
+  app.post(PUSH_PATH, async () => ({}));
+  await app.listen({ port, host: '127.0.0.1' });
+  process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+}
+
+async function waitReady(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} not ready in 60 s`);
+}
+
+interface WrkResult {
+  rps: number;
+  non2xx: number;
+  socketErrors: string;
+  p50: string;
+  p99: string;
+}
+
+async function wrk(url: string, script: string, o: { threads: number; connections: number; duration: number }): Promise<WrkResult> {
+  const { stdout } = await run(
+    'wrk',
+    ['--latency', `-t${o.threads}`, `-c${o.connections}`, `-d${o.duration}s`, '-s', script, url],
+    { timeout: (o.duration + 30) * 1000 },
+  );
+  const num = (re: RegExp): number => Number(re.exec(stdout)?.[1] ?? 0);
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    non2xx: num(/Non-2xx or 3xx responses:\s+(\d+)/),
+    socketErrors: /Socket errors:(.*)/.exec(stdout)?.[1]?.trim() ?? 'none',
+    p50: /50%\s+(\S+)/.exec(stdout)?.[1] ?? '?',
+    p99: /99%\s+(\S+)/.exec(stdout)?.[1] ?? '?',
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function timeScrape(url: string): Promise<{ ms: number; bytes: number }> {
+  const t = performance.now();
+  const res = await fetch(url);
+  const text = await res.text();
+  return { ms: performance.now() - t, bytes: text.length };
+}
+
+function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '100' },
+      threads: { type: 'string', default: '2' },
+      'bare-server': { type: 'string' },
+    },
+  });
+  if (values['bare-server'] !== undefined) return bareServer(Number(values['bare-server']));
+  const o = {
+    rounds: Math.min(Math.max(Number(values.rounds), 1), 20),
+    duration: Math.min(Math.max(Number(values.duration), 1), 120),
+    connections: Math.min(Math.max(Number(values.connections), 1), 2000),
+    threads: Math.min(Math.max(Number(values.threads), 1), 16),
+  };
+
+  const dir = await mkdtemp(join(tmpdir(), 'pvlab-perf-'));
+  const script = join(dir, 'post.lua');
+  await writeFile(
+    script,
+    `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`,
+  );
+  let db: MariaDb | undefined;
+  let service: ChildProcess | undefined;
+  let bare: ChildProcess | undefined;
+  const cleanup = async () => {
+    await stopChild(service);
+    await stopChild(bare);
+    await db?.destroy();
+    await rm(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  try {
+    db = await MariaDb.start();
+    const servicePort = await freePort();
+    const barePort = await freePort();
+    service = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'src', 'main.ts')], {
+      env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', MYSQL_URL: db.url, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    bare = spawn(process.execPath, ['--import', 'tsx', __filename, '--bare-server', String(barePort)], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await waitReady(`http://127.0.0.1:${servicePort}/readyz`, service);
+    // The bare server has no GET route: a 404 answer still proves it listens.
+    for (let i = 0; i < 600; i++) {
+      const ok = await fetch(`http://127.0.0.1:${barePort}/`).then(() => true, () => false);
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const pushUrl = `http://127.0.0.1:${servicePort}${PUSH_PATH}`;
+    const bareUrl = `http://127.0.0.1:${barePort}${PUSH_PATH}`;
+    const metricsUrl = `http://127.0.0.1:${servicePort}/metrics`;
+
+    // Warm both (JIT, pool connections, InnoDB) before measuring.
+    await wrk(pushUrl, script, { ...o, duration: 3 });
+    await wrk(bareUrl, script, { ...o, duration: 3 });
+    const rowsBefore = Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
+    const atRest = await timeScrape(metricsUrl);
+
+    const pushRps: number[] = [];
+    const bareRps: number[] = [];
+    let pushOk = 0;
+    const lines: string[] = [];
+    const scrapes: number[] = [];
+    for (let r = 0; r < o.rounds; r++) {
+      const b = await wrk(bareUrl, script, o);
+      bareRps.push(b.rps);
+      lines.push(`round ${r + 1} bare: ${b.rps.toFixed(0)} req/s p50 ${b.p50} p99 ${b.p99} non-2xx ${b.non2xx} socket errors: ${b.socketErrors}`);
+      // Scrape /metrics a few times while the Push run is under way.
+      const pushRun = wrk(pushUrl, script, o);
+      const scrapeLoop = (async () => {
+        for (let i = 0; i < 5; i++) {
+          await new Promise((res) => setTimeout(res, (o.duration * 1000) / 6));
+          scrapes.push((await timeScrape(metricsUrl)).ms);
+        }
+      })();
+      const p = await pushRun;
+      await scrapeLoop;
+      pushRps.push(p.rps);
+      pushOk += Math.round(p.rps * o.duration) - p.non2xx; // approximate; exact count comes from /metrics below
+      lines.push(`round ${r + 1} push: ${p.rps.toFixed(0)} req/s p50 ${p.p50} p99 ${p.p99} non-2xx ${p.non2xx} socket errors: ${p.socketErrors}`);
+    }
+    void pushOk;
+    const metrics = await (await fetch(metricsUrl)).text();
+    const accepted = Number(/pageview_pushes_total\{result="accepted",twirp_code="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    const batches = /pageview_batch_size_sum (\S+)\npageview_batch_size_count (\S+)/.exec(metrics);
+    const flushes = /pageview_flush_duration_seconds_sum (\S+)\npageview_flush_duration_seconds_count (\S+)/.exec(metrics);
+    const rowsAfter = Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
+    const mb = median(bareRps);
+    const mp = median(pushRps);
+    const out = [
+      `wrk -t${o.threads} -c${o.connections} -d${o.duration}s, body ${BODY}, ${o.rounds} alternating rounds`,
+      ...lines,
+      `median bare: ${mb.toFixed(0)} req/s`,
+      `median push (MySQL, durable ack): ${mp.toFixed(0)} req/s`,
+      `ratio push/bare: ${(mp / mb).toFixed(2)}x`,
+      `mean rows per flush: ${batches ? (Number(batches[1]) / Number(batches[2])).toFixed(1) : '?'}`,
+      `mean flush duration: ${flushes ? ((Number(flushes[1]) / Number(flushes[2])) * 1000).toFixed(2) : '?'} ms`,
+      `service settings: ${Object.entries(process.env).filter(([k]) => /^(BATCH_|DB_POOL_|BUFFER_)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`,
+      `accepted pushes (all runs incl. warm-up): ${accepted}; rows in incoming: ${rowsAfter} (${rowsAfter === accepted ? 'equal' : 'MISMATCH'}; ${rowsAfter - rowsBefore} during measured rounds)`,
+      `/metrics scrape: ${atRest.ms.toFixed(1)} ms at rest (${atRest.bytes} bytes); under load median ${median(scrapes).toFixed(1)} ms, max ${Math.max(...scrapes).toFixed(1)} ms over ${scrapes.length} scrapes`,
+    ];
+    process.stdout.write(out.join('\n') + '\n');
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
