@@ -424,7 +424,8 @@ async function runApmAb(x: AbInput): Promise<RunSummary> {
     ended_at: new Date().toISOString(),
     passed: parts.length === 2 && parts.every((p) => p.passed),
     aborted: parts.some((p) => p.aborted) || parts.length < 2,
-    thresholds: parts.flatMap((p) => p.thresholds),
+    // run-level thresholds of each variant are labelled with it ("apm-off", "apm-on") instead of null
+    thresholds: parts.flatMap((p, i) => p.thresholds.map((t) => (t.stage === null ? { ...t, stage: `apm-${variants[i]!.key}` } : t))),
     stages: parts.flatMap((p) => p.stages),
     warnings: parts.flatMap((p) => p.warnings),
     apm_ab: apmAbRatios(off, on, sink ? `built-in sink (${sink.stats.intakeRequests} intake requests, ${sink.stats.bytes} bytes)` : apmUrl),

@@ -66,11 +66,12 @@ export function formatSummary(summary: Summary, profile?: Profile): string {
     out.push('');
     out.push(...formatStage(st, i, summary.stages.length, summary.thresholds.filter((t) => t.stage === st.name), profile));
   });
-  const runLevel = summary.thresholds.filter((t) => t.stage === null);
+  const stageNames = new Set(summary.stages.map((s) => s.name));
+  const runLevel = summary.thresholds.filter((t) => t.stage === null || !stageNames.has(t.stage));
   if (runLevel.length > 0) {
     out.push('');
     out.push('Run thresholds');
-    for (const t of runLevel) out.push(`  ${fmtThreshold(t)}`);
+    for (const t of runLevel) out.push(`  ${fmtThreshold(t)}${t.stage === null ? '' : `  [${t.stage}]`}`);
   }
   if (summary.breakpoint) {
     out.push('');
@@ -97,7 +98,8 @@ export function formatSummary(summary: Summary, profile?: Profile): string {
 }
 
 function formatStage(st: StageResult, i: number, n: number, thresholds: ThresholdResult[], profile?: Profile): string[] {
-  const spec = profile?.stages.find((s) => s.name === st.name);
+  // --apm-ab runs name their stages "apm-off/<stage>" and "apm-on/<stage>"
+  const spec = profile?.stages.find((s) => s.name === st.name || st.name.endsWith(`/${s.name}`));
   let shape = st.model;
   if (spec?.model === 'closed') shape += `, ${spec.connections}${spec.rampTo !== undefined ? `->${spec.rampTo}` : ''} connections`;
   if (spec?.model === 'open') shape += `, ${spec.rate}${spec.rampTo !== undefined ? `->${spec.rampTo}` : ''} req/s, max ${spec.maxInFlight} in flight`;
