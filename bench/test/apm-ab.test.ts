@@ -36,7 +36,7 @@ test('--apm-ab runs the profile on an APM-off and an APM-on service and reports 
   writeFileSync(profile, 'stages:\n  - { name: closed, duration: 1500ms, connections: 2 }\n  - { name: open, duration: 1s, rate: 30 }\n');
   const out = join(dir, 'run');
   const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res, rej) => {
-    const env = { ...process.env, MYSQL_URL: '' };
+    const env: NodeJS.ProcessEnv = { ...process.env, MYSQL_URL: '' };
     delete env.ELASTIC_APM_SERVER_URL;
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/cli.ts', '--profile', profile, '--apm-ab', '--out', out, '--quiet'], {
       cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'],
