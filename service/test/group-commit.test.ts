@@ -1,0 +1,114 @@
+// Durable group commit: concurrent Pushes become multi-row INSERTs; rows in the table equal acknowledged Pushes
+// exactly; a failed flush fails exactly the Pushes in it; the buffer is bounded.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'undici';
+import type { FastifyInstance } from 'fastify';
+import { background } from '../src/context/context';
+import { MemoryStore } from '../src/db/memory-store';
+import { StoreError, type PageviewRow } from '../src/db/store';
+import { BufferFullError, GroupCommitter } from '../src/pageviews/group-commit';
+import { MariaDb } from './support/mariadb';
+import { countRows, metricValue, PUSH_PATH, startApp } from './support/service';
+
+let db: MariaDb;
+let app: FastifyInstance;
+let base: string;
+
+before(async () => {
+  db = await MariaDb.start();
+  ({ app, base } = await startApp({ MYSQL_URL: db.url, BATCH_MAX_ROWS: '50', BATCH_FLUSH_INTERVAL_MS: '2' }));
+});
+after(async () => {
+  await app?.close();
+  await db?.destroy();
+});
+
+const row = (id: number): PageviewRow => ({ property: 'news', section: 1, id, remoteIp: '127.0.0.1', stamp: new Date() });
+
+test('concurrent Pushes over HTTP: rows equal acknowledged Pushes, each exactly once, in multi-row batches', async () => {
+  const agent = new Agent({ connections: 64 });
+  const total = 2000;
+  const acked: number[] = [];
+  let next = 1;
+  try {
+    // 64 workers, each sending Pushes one after another over keep-alive connections.
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next <= total) {
+          const id = next++;
+          const res = await request(base + PUSH_PATH, {
+            method: 'POST',
+            dispatcher: agent,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ property: 'news', section: 5, id }),
+          });
+          await res.body.text();
+          if (res.statusCode === 200) acked.push(id);
+        }
+      }),
+    );
+  } finally {
+    await agent.close();
+  }
+  assert.equal(acked.length, total);
+  const rows = await db.sql('SELECT property_id, COUNT(*) FROM test.incoming WHERE property_section = 5 GROUP BY property_id HAVING COUNT(*) <> 1');
+  assert.deepEqual(rows, [], 'an id stored twice');
+  assert.equal(await countRows((s) => db.sql(s), 'property_section = 5'), acked.length);
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  const flushes = metricValue(metrics, 'pageview_batch_size_count');
+  assert.equal(metricValue(metrics, 'pageview_rows_committed_total'), total);
+  assert.ok(flushes < total / 2, `expected multi-row batches, got ${flushes} flushes for ${total} rows`);
+});
+
+test('a failed flush fails exactly its Pushes; the next flush succeeds', async () => {
+  const store = new MemoryStore(1000);
+  let calls = 0;
+  const failing = Object.create(store) as MemoryStore;
+  failing.insertBatch = async (rows) => {
+    calls += 1;
+    if (calls === 2) throw new StoreError('unavailable', 'ECONNRESET', 'database unavailable');
+    return store.insertBatch(rows);
+  };
+  const c = new GroupCommitter(failing, { maxRows: 3, flushIntervalMs: 1000, maxConcurrentFlushes: 1, bufferCapacity: 100 });
+  const results = await Promise.allSettled([1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => c.write(background(), row(i))));
+  await c.close();
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i + 1] : []));
+  assert.deepEqual(failed, [4, 5, 6]);
+  for (const i of [3, 4, 5]) {
+    const r = results[i]!;
+    assert.ok(r.status === 'rejected' && r.reason instanceof StoreError && r.reason.failure === 'unavailable');
+  }
+  assert.equal(store.size, 6);
+  assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => store.row(i)!.id), [1, 2, 3, 7, 8, 9]);
+});
+
+test('the buffer is bounded: beyond capacity, writes are refused at once', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const store = new MemoryStore(1000);
+  const slow = Object.create(store) as MemoryStore;
+  slow.insertBatch = async (rows) => {
+    await gate;
+    return store.insertBatch(rows);
+  };
+  const c = new GroupCommitter(slow, { maxRows: 2, flushIntervalMs: 0, maxConcurrentFlushes: 1, bufferCapacity: 4 });
+  const first = [c.write(background(), row(1)), c.write(background(), row(2))]; // flushed at once, held by the gate
+  const buffered = [3, 4, 5, 6].map((i) => c.write(background(), row(i)));
+  assert.equal(c.depth, 4);
+  await assert.rejects(c.write(background(), row(7)), BufferFullError);
+  release();
+  await Promise.all([...first, ...buffered]);
+  await c.close();
+  assert.equal(store.size, 6);
+});
+
+test('close() flushes everything buffered and refuses new writes', async () => {
+  const store = new MemoryStore(100);
+  const c = new GroupCommitter(store, { maxRows: 10, flushIntervalMs: 1000, maxConcurrentFlushes: 1, bufferCapacity: 100 });
+  const pending = [1, 2, 3].map((i) => c.write(background(), row(i)));
+  await c.close();
+  await Promise.all(pending);
+  assert.equal(store.size, 3);
+  await assert.rejects(c.write(background(), row(4)), { code: 'COMMITTER_CLOSED' });
+});
