@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { loadProfile, shippedProfileNames } from '../src/profiles';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -106,6 +107,13 @@ test('the service container: built from the repo, npm run service, the env it ne
   assert.equal(env.HOST, '0.0.0.0');
   assert.match(env.MYSQL_URL ?? '', /^mysql:\/\/[^:]+:[^@]+@mysql:3306\/\w+$/);
   assert.equal(env.ELASTIC_APM_SERVER_URL, 'http://apm-server:8200');
+  // The service accepts only ALLOWED_PROPERTIES: every shipped profile's properties must be among them.
+  const allowed = new Set((env.ALLOWED_PROPERTIES ?? '').split(','));
+  for (const name of shippedProfileNames()) {
+    const { profile } = loadProfile(name);
+    const refused = profile.request.properties.filter((p) => !allowed.has(p));
+    assert.deepEqual(refused, [], `profile ${name} pushes properties the compose service refuses`);
+  }
   const mysqlEnv = services.mysql!.environment ?? {};
   const url = new URL(env.MYSQL_URL!);
   assert.equal(url.username, mysqlEnv.MYSQL_USER);

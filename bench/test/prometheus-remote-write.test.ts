@@ -159,6 +159,16 @@ test('the wire format: headers, snappy + WriteRequest, sorted labels, increasing
   out.add({ type: 'tick', at: Date.now(), stage: s0, snapshot: snapshot(40) });
   await sleep(250);
   out.add({ type: 'tick', at: Date.now(), stage: s0, snapshot: snapshot(80) });
+  await sleep(250);
+  // The stage's result has the final counts, newer than the last tick.
+  const final = snapshot(90, 0);
+  out.add({
+    type: 'stage-end',
+    at: Date.now(),
+    stage: s0,
+    result: { counts: final.counts, by_status: final.by_status, by_twirp_code: final.by_twirp_code, by_error_code: final.by_error_code } as never,
+  });
+  await sleep(50);
   await out.stop(summary('wire-1'));
 
   assert.ok(cap.requests.length >= 3, `requests: ${cap.requests.length}`);
@@ -210,7 +220,8 @@ test('the wire format: headers, snappy + WriteRequest, sorted labels, increasing
     assert.ok(Number.isNaN(samples[samples.length - 1]!.value), `ends stale: ${key}`);
   }
   const sent = [...byKey].find(([k]) => k.includes('bench_requests_sent_total'))![1].filter((s) => !Number.isNaN(s.value));
-  assert.equal(sent[sent.length - 1]!.value, 83);
+  assert.equal(sent[sent.length - 1]!.value, 90, 'the final value comes from the stage result');
+  assert.ok(sent.some((s) => s.value === 83), 'the last tick was pushed');
   assert.ok(sent.some((s) => s.value === 53), 'the first snapshot was pushed');
   assert.ok(!sent.some((s) => s.value === 43), 'the backwards snapshot was not pushed as is');
   const buckets = [...byKey.keys()].filter((k) => k.includes('bench_request_duration_seconds_bucket'));

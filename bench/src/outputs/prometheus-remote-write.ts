@@ -14,7 +14,8 @@
 //
 // Series (all with labels run, profile, stage, plus any runLabels):
 //   bench_requests_sent_total                       requests put on the wire
-//   bench_requests_total{outcome}                   outcome = ok | error | timeout (the bench's Counts)
+//   bench_requests_total{outcome}                   finished requests, outcome = ok | http_error (a non-2xx
+//                                                   answer) | socket_error | timeout; one outcome per request
 //   bench_responses_total{http_status}              answers by HTTP status
 //   bench_twirp_responses_total{twirp_code}         answers by Twirp code (`ok` for success, as the service)
 //   bench_errors_total{error_code}                  failures by the bench's error class
@@ -203,9 +204,14 @@ export function snapshotPoints(s: StageSnapshot): Point[] {
     out.push({ name, labels: {}, value, counter: false });
   };
   counter('bench_requests_sent_total', s.counts.sent);
-  counter('bench_requests_total', s.counts.ok, { outcome: 'ok' });
-  counter('bench_requests_total', s.counts.errors, { outcome: 'error' });
-  counter('bench_requests_total', s.counts.timeouts, { outcome: 'timeout' });
+  // The bench's Counts overlap (errors = non-2xx answers + socket failures + timeouts, see
+  // bench/src/metrics/stage-recorder.ts); as outcomes they are split so that every finished request is in one.
+  const c = s.counts;
+  const httpErrors = Math.max(0, c.completed - c.ok);
+  counter('bench_requests_total', c.ok, { outcome: 'ok' });
+  counter('bench_requests_total', httpErrors, { outcome: 'http_error' });
+  counter('bench_requests_total', Math.max(0, c.errors - httpErrors - c.timeouts), { outcome: 'socket_error' });
+  counter('bench_requests_total', c.timeouts, { outcome: 'timeout' });
   counter('bench_dropped_total', s.counts.dropped);
   for (const [status, n] of Object.entries(s.by_status)) counter('bench_responses_total', n, { http_status: status });
   for (const [code, n] of Object.entries(s.by_twirp_code)) {
@@ -446,6 +452,19 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
         if (event.type === 'tick') st.snapshot = event.snapshot;
         else if (event.type === 'stage-end') {
           st.ended = true;
+          // The result has the stage's final counts (the last tick can be up to a second old); latency buckets
+          // only come with ticks, so those stay as the last tick had them.
+          const r = event.result;
+          if (st.snapshot && r?.counts) {
+            st.snapshot = {
+              ...st.snapshot,
+              counts: r.counts,
+              by_status: r.by_status ?? st.snapshot.by_status,
+              by_twirp_code: r.by_twirp_code ?? st.snapshot.by_twirp_code,
+              by_error_code: r.by_error_code ?? st.snapshot.by_error_code,
+              inFlight: 0,
+            };
+          }
           // Push the stage's final values (and its staleness markers) now, off the hot path.
           if (!buildScheduled) {
             buildScheduled = true;
