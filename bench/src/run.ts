@@ -4,7 +4,7 @@
 import type { Profile, RunInfo, StageInfo, StageResult, StageSpec, Summary, ThresholdResult } from './types';
 import type { StageContext } from './executors/stage-context';
 import { OutputSet } from './outputs/index';
-import { aggregateStages, evaluate, parseThreshold, subjectFromStage, type Threshold, type ThresholdSubject } from './metrics/thresholds';
+import { aggregateStages, evaluate, failedEarly, parseThreshold, subjectFromSnapshot, subjectFromStage, type Threshold, type ThresholdSubject } from './metrics/thresholds';
 import { diffSnapshots, scrapeMetrics, total, type ServerSnapshot } from './target/server-metrics';
 import { correlate } from './target/correlate';
 import type { RowCounter } from './target/mysql-rows';
@@ -42,6 +42,8 @@ export interface RunSummary extends Summary {
   warnings: string[];
   /** Set when the run could not finish (an executor failed); the CLI exits 1. */
   error?: string;
+  /** Why the run stopped before its last stage (abortOnFail), e.g. "stage rate-2000: p99 < 100ms (measured 180)". */
+  abort_reason?: string;
   interrupted?: boolean;
 }
 
@@ -97,6 +99,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   let error: string | undefined;
   let scraping = opts.scrape ?? true;
   let firstFailed: string | null = null;
+  let abortReason: string | undefined;
   let highestHeld: number | null = null;
 
   await outputs.start(runInfo);
@@ -128,7 +131,9 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
       }
 
       outputs.add({ type: 'stage-start', at: Date.now(), stage: info });
-      const result = await runStage(executors, spec, info, opts);
+      const stageTs = thresholdsFor(profile, spec);
+      const { result, endedEarlyBy } = await runStage(executors, spec, info, opts, stageTs);
+      if (endedEarlyBy) log({ stage: spec.name, threshold: endedEarlyBy }, `stage ${spec.name} ended early: ${endedEarlyBy}`);
       if (opts.signal?.aborted) interrupted = true;
 
       if (before) {
@@ -144,7 +149,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
         }
       }
 
-      const judged = judge(thresholdsFor(profile, spec), subjectFromStage(result), spec.name);
+      const judged = judge(stageTs, subjectFromStage(result), spec.name);
       thresholdResults.push(...judged);
       results.push(result);
       outputs.add({ type: 'stage-end', at: Date.now(), stage: info, result });
@@ -159,7 +164,9 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
         break;
       }
       if (!stageHeld && profile.abortOnFail) {
-        log({ stage: spec.name }, `stage ${spec.name} failed a threshold; abortOnFail stops the run`);
+        const why = judged.filter((t) => !t.passed).map((t) => `${t.expr} (measured ${t.value})`).join(', ');
+        abortReason = `stage ${spec.name}: ${endedEarlyBy ? `ended early on ${endedEarlyBy}; ` : ''}failed ${why}`;
+        log({ stage: spec.name, reason: abortReason }, 'abortOnFail stops the run');
         aborted = true;
         break;
       }
@@ -187,6 +194,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   };
   if (profile.breakpoint) summary.breakpoint = { highest_rate_held: highestHeld, first_failed_stage: firstFailed };
   if (interrupted) summary.interrupted = true;
+  if (abortReason !== undefined) summary.abort_reason = abortReason;
   if (error !== undefined) summary.error = error;
   return summary;
 }
@@ -197,22 +205,38 @@ export async function finishOutputs(outputs: OutputSet, summary: RunSummary): Pr
   summary.warnings.push(...outputs.warnings.filter((w) => !summary.warnings.includes(w)));
 }
 
-async function runStage(executors: Executors, spec: StageSpec, info: StageInfo, opts: RunOptions): Promise<StageResult> {
+async function runStage(
+  executors: Executors, spec: StageSpec, info: StageInfo, opts: RunOptions, thresholds: Threshold[],
+): Promise<{ result: StageResult; endedEarlyBy?: string }> {
   const ac = new AbortController();
   const onRunAbort = () => ac.abort();
   opts.signal?.addEventListener('abort', onRunAbort, { once: true });
   // The executor ends the stage on time itself; this only guards against one that does not (bounded stage).
   const watchdog = setTimeout(() => ac.abort(), spec.durationMs + opts.profile.request.timeoutMs + 10_000);
+  let endedEarlyBy: string | undefined;
   const ctx: StageContext = {
     target: opts.target,
     request: opts.profile.request,
     runId: opts.runId,
     stage: info,
     signal: ac.signal,
-    onTick: (snapshot) => opts.outputs.add({ type: 'tick', at: Date.now(), stage: info, snapshot }),
+    onTick: (snapshot) => {
+      opts.outputs.add({ type: 'tick', at: Date.now(), stage: info, snapshot });
+      if (!opts.profile.abortOnFail || endedEarlyBy !== undefined) return;
+      const subject = subjectFromSnapshot(snapshot);
+      for (const t of thresholds) {
+        const v = failedEarly(t, subject, snapshot.elapsedMs / spec.durationMs);
+        if (v !== null) {
+          endedEarlyBy = `${t.expr} (measured ${roundValue(v)} after ${Math.round(snapshot.elapsedMs)}ms)`;
+          ac.abort();
+          return;
+        }
+      }
+    },
   };
   try {
-    return await (spec.model === 'closed' ? executors.closed : executors.open)(spec, ctx);
+    const result = await (spec.model === 'closed' ? executors.closed : executors.open)(spec, ctx);
+    return { result, endedEarlyBy };
   } finally {
     clearTimeout(watchdog);
     opts.signal?.removeEventListener('abort', onRunAbort);

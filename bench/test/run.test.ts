@@ -131,6 +131,23 @@ test('breakpoint: the highest rate whose stage held every threshold, and the fir
   assert.equal(summary.passed, false);
 });
 
+test('abortOnFail ends a stage early once a count is past its bound, and says why', async () => {
+  const srv = await server({ errors: [{ code: 'unavailable', every: 5 }] });
+  const p = profile({
+    abortOnFail: true,
+    stages: [
+      { name: 'long', duration: '60s', rate: 50, thresholds: ['twirp[unavailable] == 0'] },
+      { name: 'never', duration: '1s', rate: 10 },
+    ],
+  });
+  const summary = await runProfile({ profile: p, target: srv.url, runId: 'r6', outputs: new OutputSet([]), scrape: false });
+  assert.deepEqual(summary.stages.map((s) => s.name), ['long']);
+  assert.ok(summary.stages[0]!.duration_ms < 60_000, 'ended before its time');
+  assert.ok(summary.stages[0]!.by_twirp_code.unavailable! >= 1);
+  assert.equal(summary.aborted, true);
+  assert.match(summary.abort_reason ?? '', /^stage long: ended early on twirp\[unavailable\] == 0 \(measured \d+ after \d+ms\); failed twirp\[unavailable\] == 0/);
+});
+
 test('interrupting ends the current stage, runs no more, and marks the summary', async () => {
   const srv = await server({ latencyMs: 1 });
   const p = profile({ stages: [{ name: 'long', duration: '30s', connections: 2 }, { name: 'never', duration: '1s', connections: 1 }] });

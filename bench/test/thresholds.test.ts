@@ -1,7 +1,7 @@
 // Threshold expressions: parsing (units, "of target", keyed counts), errors, and evaluation on stage results.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aggregateStages, evaluate, parseThreshold, subjectFromStage, type Threshold } from '../src/metrics/thresholds';
+import { aggregateStages, evaluate, failedEarly, parseThreshold, subjectFromStage, type Threshold } from '../src/metrics/thresholds';
 import type { StageResult } from '../src/types';
 
 function parsed(expr: string): Threshold {
@@ -96,4 +96,20 @@ test('"of target" does not apply to closed-model stages; run aggregate adds coun
     stage({ server: { requests: 1, by_twirp_code: {}, disagreements: [] } }),
   ]);
   assert.deepEqual(evaluate(parsed('disagreements == 0'), withServer), { value: 2, passed: false });
+});
+
+test('early verdicts for abortOnFail: counts past their bound at once, rates and latency from half-way, never achieved_rate', () => {
+  const s = subjectFromStage(stage());
+  assert.equal(failedEarly(parsed('dropped == 0'), s, 0.01), 5);
+  assert.equal(failedEarly(parsed('dropped == 9'), s, 0.9), null, 'may still reach 9');
+  assert.equal(failedEarly(parsed('timeouts < 10'), s, 0.01), 10);
+  assert.equal(failedEarly(parsed('timeouts <= 10'), s, 0.99), null);
+  assert.equal(failedEarly(parsed('ok > 5000'), s, 0.99), null, 'a lower bound on a count can still be reached');
+  assert.equal(failedEarly(parsed('error_rate < 1%'), s, 0.4), null, 'too early');
+  assert.equal(failedEarly(parsed('error_rate < 1%'), s, 0.5), 0.02);
+  assert.equal(failedEarly(parsed('p99 < 10ms'), s, 0.6), 12.25);
+  assert.equal(failedEarly(parsed('service_p99 < 1ms'), s, 0.9), null);
+  assert.equal(failedEarly(parsed('achieved_rate >= 99% of target'), s, 0.9), null);
+  const few = subjectFromStage(stage({ counts: { sent: 50, completed: 50, ok: 40, errors: 10, timeouts: 0, dropped: 0 } }));
+  assert.equal(failedEarly(parsed('error_rate < 1%'), few, 0.9), null, 'too few requests to judge a rate');
 });

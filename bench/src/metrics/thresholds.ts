@@ -5,7 +5,7 @@
 //   op     := < | <= | > | >= | == | !=
 //   metric := latency | service latency | rate | count | keyed count
 // See `describeThresholdGrammar()` for the full list; the README quotes it.
-import type { Counts, LatencySummary, StageResult } from '../types';
+import type { Counts, LatencySummary, StageResult, StageSnapshot } from '../types';
 
 export type Op = '<' | '<=' | '>' | '>=' | '==' | '!=';
 
@@ -146,6 +146,53 @@ export function subjectFromStage(r: StageResult): ThresholdSubject {
     byErrorCode: r.by_error_code,
     disagreements: r.server ? r.server.disagreements.length : null,
   };
+}
+
+/** A stage in progress, from its latest snapshot (no service time, no server counts yet). */
+export function subjectFromSnapshot(s: StageSnapshot): ThresholdSubject {
+  return {
+    counts: s.counts,
+    durationMs: s.elapsedMs,
+    targetRate: s.targetRate,
+    achievedRate: s.achievedRate,
+    latency: s.latency_ms,
+    byStatus: s.by_status,
+    byTwirpCode: s.by_twirp_code,
+    byErrorCode: s.by_error_code,
+    disagreements: null,
+  };
+}
+
+/** Below this many requests sent, a rate or percentile in progress says too little to end a stage on. */
+export const EARLY_MIN_SENT = 100;
+
+/**
+ * abortOnFail also ends a stage before its time when the verdict is already certain or well supported (k6
+ * evaluates thresholds during the run for abortOnFail, with delayAbortEval as the grace):
+ * - a count with an upper bound (dropped == 0, timeouts < 5, twirp[unavailable] == 0) only grows, so once it is
+ *   past the bound the stage has failed, whenever that happens;
+ * - rates (error_rate, ...) and client latency percentiles are judged from half-way through the stage and at
+ *   least EARLY_MIN_SENT requests sent;
+ * - achieved_rate (low while the first requests are in flight), service time and disagreements (known only at
+ *   the stage's end) are never judged early.
+ * Returns the measured value when the threshold has failed early, null otherwise.
+ */
+export function failedEarly(t: Threshold, s: ThresholdSubject, fractionElapsed: number): number | null {
+  const m = t.metric;
+  if (m.kind === 'count' || m.kind === 'keyed') {
+    const v = measure(t, s);
+    if (v === null) return null;
+    // "< N" and "<= N" fail for good once broken; "== N" only once the count is past N.
+    if ((t.op === '<' || t.op === '<=') && !compare(t.op, v, t.value)) return v;
+    if (t.op === '==' && v > t.value) return v;
+    return null;
+  }
+  if (m.kind === 'rate' || (m.kind === 'latency' && !m.service)) {
+    if (fractionElapsed < 0.5 || s.counts.sent < EARLY_MIN_SENT) return null;
+    const r = evaluate(t, s);
+    return r && !r.passed ? r.value : null;
+  }
+  return null;
 }
 
 /**
