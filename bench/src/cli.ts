@@ -239,6 +239,26 @@ interface Io {
   env: NodeJS.ProcessEnv;
 }
 
+/**
+ * The CLI's own log lines: pino JSON on stderr when it is not a terminal (machines read it), one readable line
+ * ("bench info: service started target=...") on a terminal.
+ */
+function logDestination(io: Io): pino.DestinationStream {
+  if (!io.stderrIsTTY) return { write: (line: string) => io.stderr(line) };
+  const names: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+  return {
+    write(line: string) {
+      try {
+        const { level, time: _t, msg, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+        io.stderr(`bench ${names[level as number] ?? level}: ${String(msg)}${fields ? `  ${fields}` : ''}\n`);
+      } catch {
+        io.stderr(line);
+      }
+    },
+  };
+}
+
 function timestamp(d = new Date()): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
@@ -271,7 +291,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
   const runId = `${timestamp(started)}-${profile.name}-${randomBytes(3).toString('hex')}`;
   const dir = resolve(args.out ?? join('bench-results', `${timestamp(started)}-${profile.name}`));
   mkdirSync(dir, { recursive: true });
-  const logger = pino({ base: undefined, level: args.quiet ? 'warn' : 'info' }, pino.destination({ dest: 2, sync: true }));
+  const logger = pino({ base: undefined, level: args.quiet ? 'warn' : 'info' }, logDestination(io));
   const log = (obj: Record<string, unknown>, msg: string) => logger.info(obj, msg);
   const warnLog = (obj: Record<string, unknown>, msg: string) => logger.warn(obj, msg);
 

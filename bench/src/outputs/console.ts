@@ -30,7 +30,7 @@ export function consoleOutput(opts: ConsoleOutputOptions): Output {
       if (!opts.progress) return;
       if (e.type === 'tick') {
         const line = formatProgress(e.stage.index, run?.stages.length ?? 0, e.stage.name, e.stage.durationMs, e.snapshot);
-        opts.progress(`\r\x1b[2K${line.slice(0, Math.max(20, (opts.columns ?? 120) - 1))}`);
+        opts.progress(`\r\x1b[2K${line.slice(0, Math.max(20, (opts.columns || 120) - 1))}`);
         lineShown = true;
       } else if (e.type === 'stage-end') {
         clear();
