@@ -225,6 +225,28 @@ test('the grafana output annotated each stage and the run, tagged with the run i
   );
 });
 
+test("each dashboard's variables list the run, and its stage annotations match what the bench posted", async () => {
+  for (const f of readdirSync(DASHBOARDS_DIR).filter((x) => x.endsWith('.json'))) {
+    const d = JSON.parse(readFileSync(join(DASHBOARDS_DIR, f), 'utf8')) as {
+      templating?: { list?: { name: string; type: string; query?: { query?: string } | string }[] };
+      annotations?: { list?: { name: string; builtIn?: number; target?: { type?: string; tags?: string[] } }[] };
+    };
+    for (const v of d.templating?.list ?? []) {
+      if (v.type !== 'query') continue;
+      const q = typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
+      const m = /^label_values\((.+),\s*(\w+)\)$/.exec(q.trim());
+      assert.ok(m, `${f} variable ${v.name}: ${q}`);
+      if (v.name === 'run') assert.ok((await prom!.labelValues(m[2]!, m[1]!)).includes(summary.run_id), `${f}: $run lists the run`);
+    }
+    for (const a of d.annotations?.list ?? []) {
+      if (a.builtIn || a.target?.type !== 'tags') continue;
+      const wanted = (a.target.tags ?? []).map((tag) => expandGrafanaVars(tag, { run: summary.run_id }));
+      const shown = annotations.filter((x) => wanted.every((tag) => x.body.tags.includes(tag)));
+      assert.equal(shown.length, annotations.length, `${f} annotation ${a.name} shows every region of the run`);
+    }
+  }
+});
+
 const dashboardQueries: DashboardPromQuery[] = readdirSync(DASHBOARDS_DIR)
   .filter((f) => f.endsWith('.json'))
   .flatMap((f) => dashboardPromQueries(f, JSON.parse(readFileSync(join(DASHBOARDS_DIR, f), 'utf8'))));

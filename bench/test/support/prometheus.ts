@@ -170,6 +170,15 @@ export class Prometheus {
     return data.result;
   }
 
+  /** Values of one label, optionally only on series matching `match` (what Grafana's label_values() asks). */
+  async labelValues(label: string, match?: string): Promise<string[]> {
+    const q = match ? `?${new URLSearchParams({ 'match[]': match }).toString()}` : '';
+    const res = await fetch(`${this.url}/api/v1/label/${encodeURIComponent(label)}/values${q}`, { signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json()) as { status: string; data: string[]; error?: string };
+    if (body.status !== 'success') throw new PrometheusQueryError(match ?? label, 'error', body.error ?? `HTTP ${res.status}`);
+    return body.data;
+  }
+
   /** Active scrape targets and their health. */
   async targets(): Promise<{ job: string; health: string; lastError: string; labels: Record<string, string> }[]> {
     const res = await fetch(`${this.url}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(10_000) });
