@@ -156,7 +156,8 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
 
       const stageHeld = judged.every((t) => t.passed);
       if (!stageHeld && firstFailed === null) firstFailed = spec.name;
-      if (stageHeld && firstFailed === null && spec.model === 'open' && !interrupted) {
+      // A stage without thresholds (a warm-up) has nothing to hold, so it never counts as the breakpoint.
+      if (stageHeld && judged.length > 0 && firstFailed === null && spec.model === 'open' && !interrupted) {
         highestHeld = Math.max(highestHeld ?? 0, peakRate(spec));
       }
       if (interrupted) {

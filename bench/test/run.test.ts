@@ -116,18 +116,19 @@ test('breakpoint: the highest rate whose stage held every threshold, and the fir
   const p = profile({
     breakpoint: true,
     abortOnFail: true,
-    // sent is deterministic in the open model (arrivals on schedule): 20, 40, 80 in half a second
-    thresholds: ['sent <= 50'],
+    // sent is deterministic in the open model (arrivals on schedule): 20, 40, 80 in half a second. The warm-up
+    // has no thresholds, so it never counts as held even though it ran the highest rate.
     stages: [
-      { name: 'rate-40', duration: '500ms', rate: 40 },
-      { name: 'rate-80', duration: '500ms', rate: 80 },
-      { name: 'rate-160', duration: '500ms', rate: 160 },
-      { name: 'rate-320', duration: '500ms', rate: 320 },
+      { name: 'warmup', duration: '200ms', rate: 400 },
+      { name: 'rate-40', duration: '500ms', rate: 40, thresholds: ['sent <= 50'] },
+      { name: 'rate-80', duration: '500ms', rate: 80, thresholds: ['sent <= 50'] },
+      { name: 'rate-160', duration: '500ms', rate: 160, thresholds: ['sent <= 50'] },
+      { name: 'rate-320', duration: '500ms', rate: 320, thresholds: ['sent <= 50'] },
     ],
   });
   const summary = await runProfile({ profile: p, target: srv.url, runId: 'r3', outputs: new OutputSet([]), scrape: false });
   assert.deepEqual(summary.breakpoint, { highest_rate_held: 80, first_failed_stage: 'rate-160' });
-  assert.equal(summary.stages.length, 3, 'abortOnFail: rate-320 never ran');
+  assert.equal(summary.stages.length, 4, 'abortOnFail: rate-320 never ran');
   assert.equal(summary.passed, false);
 });
 
