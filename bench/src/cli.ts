@@ -333,7 +333,14 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
         log({ target, pid: svc.pid, log: join(dir, 'service.log') }, 'service started');
       }
       summary = await runProfile({ profile, target, runId, outputs: outputSet, rows, signal, scrape: args.scrape, log });
-      for (const svc of services.splice(0)) await svc.stop();
+      for (const svc of services.splice(0)) {
+        const how = await svc.stop();
+        summary.service = {
+          log: join(dir, 'service.log'), store: mysqlUrl ? 'mysql' : 'memory', exit_code: how.code, signal: how.signal, killed: how.killed,
+        };
+        if (how.code !== 0) summary.warnings.push(`the service did not stop cleanly (exit ${how.code}, signal ${how.signal}${how.killed ? ', killed after the stop timeout' : ''}); see service.log`);
+      }
+      summary.run_dir = dir;
       await finishOutputs(outputSet, summary);
     }
     log({ dir: join(dir, 'summary.json'), passed: summary.passed }, 'bench run finished');
@@ -449,6 +456,7 @@ async function runApmAb(x: AbInput): Promise<RunSummary> {
     stages: parts.flatMap((p) => p.stages),
     warnings: parts.flatMap((p) => p.warnings),
     apm_ab: apmAbRatios(off, on, sink ? `built-in sink (${sink.stats.intakeRequests} intake requests, ${sink.stats.bytes} bytes)` : apmUrl),
+    run_dir: x.dir,
   };
   const err = parts.find((p) => p.error !== undefined)?.error;
   if (err !== undefined) summary.error = err;

@@ -45,6 +45,10 @@ export interface RunSummary extends Summary {
   /** Why the run stopped before its last stage (abortOnFail), e.g. "stage rate-2000: p99 < 100ms (measured 180)". */
   abort_reason?: string;
   interrupted?: boolean;
+  /** The self-started service: where its log is, and how it stopped (a clean drain exits 0). */
+  service?: { log: string; store: 'mysql' | 'memory'; exit_code: number | null; signal: string | null; killed: boolean };
+  /** The run folder (summary.json, service.log). */
+  run_dir?: string;
 }
 
 export class RunError extends Error {

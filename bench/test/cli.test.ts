@@ -105,7 +105,9 @@ test('all thresholds held: exit 0, summary.json has the documented shape, --json
   const srv = await startTestServer({ latencyMs: 1 });
   servers.push(srv);
   const out = join(dir, 'pass');
-  const r = await cli(['--profile', writeProfile('pass', TWO_STAGES), '--target', srv.url, '--out', out, '--json', '--no-scrape']);
+  // Both extra outputs point at a closed port: they fail on their own, the run does not.
+  const r = await cli(['--profile', writeProfile('pass', TWO_STAGES), '--target', srv.url, '--out', out, '--json', '--no-scrape',
+    '--prometheus-rw', 'http://127.0.0.1:1/api/v1/write', '--grafana', 'http://127.0.0.1:1']);
   assert.equal(r.code, 0, r.stderr);
   const printed = JSON.parse(r.stdout);
   const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
@@ -143,6 +145,31 @@ test('a threshold failed: exit 99, and the failing check is in the summary', asy
   assert.equal(s.passed, false);
   assert.ok(s.stages.every((st: { by_twirp_code: Record<string, number> }) => st.by_twirp_code.resource_exhausted > 0));
   assert.ok(s.thresholds.some((t: { expr: string; passed: boolean }) => t.expr === 'error_rate < 1%' && !t.passed));
+});
+
+test('SIGINT ends the run early: the summary is still written, marked interrupted, exit 1', async () => {
+  const srv = await startTestServer({ latencyMs: 1 });
+  servers.push(srv);
+  const out = join(dir, 'interrupted');
+  const prof = writeProfile('long', { stages: [{ name: 'long', duration: '5m', connections: 2 }, { name: 'next', duration: '5m', rate: 10 }] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/cli.ts', '--profile', prof, '--target', srv.url, '--out', out, '--no-scrape'], {
+    cwd: ROOT, env: { ...process.env, MYSQL_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (c) => (stdout += c));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  // interrupt once the first stage is under way (the server has seen requests), bounded by the killer above
+  for (let i = 0; i < 600 && srv.counts.requests < 50; i++) await new Promise((r) => setTimeout(r, 100));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  clearTimeout(killer);
+  assert.equal(code, 1);
+  const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+  assert.equal(s.interrupted, true);
+  assert.equal(s.aborted, true);
+  assert.deepEqual(s.stages.map((x: { name: string }) => x.name), ['long']);
+  assert.ok(s.stages[0].counts.ok > 0);
+  assert.match(stdout, /NOT PASSED: run aborted/);
 });
 
 test('the self-started service fails to start: exit 1 with its log quoted', async () => {

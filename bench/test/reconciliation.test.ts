@@ -49,8 +49,11 @@ test('client counts == server counts == rows written, stage by stage, with inval
   const out = join(dir, 'run');
   const r = await cli(['--profile', profile, '--out', out, '--quiet', '--json'], { MYSQL_URL: db.url });
   assert.equal(r.code, 0, `${r.stderr}\n${r.stdout.slice(0, 2000)}`);
-  const summary = JSON.parse(r.stdout) as { stages: StageResult[]; passed: boolean };
+  const summary = JSON.parse(r.stdout) as { stages: StageResult[]; passed: boolean; service: { store: string; exit_code: number } };
   assert.equal(summary.passed, true);
+  // the bench stopped the service it started, and the service drained and exited cleanly
+  assert.equal(summary.service.store, 'mysql');
+  assert.equal(summary.service.exit_code, 0);
 
   let rowsTotal = 0;
   let acceptedTotal = 0;
