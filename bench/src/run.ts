@@ -136,7 +136,14 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
 
       outputs.add({ type: 'stage-start', at: Date.now(), stage: info });
       const stageTs = thresholdsFor(profile, spec);
-      const { result, endedEarlyBy } = await runStage(executors, spec, info, opts, stageTs);
+      const peaks = before ? new GaugePeaks(opts.target) : null;
+      let stageRun: Awaited<ReturnType<typeof runStage>>;
+      try {
+        stageRun = await runStage(executors, spec, info, opts, stageTs);
+      } finally {
+        await peaks?.stop();
+      }
+      const { result, endedEarlyBy } = stageRun;
       if (endedEarlyBy) log({ stage: spec.name, threshold: endedEarlyBy }, `stage ${spec.name} ended early: ${endedEarlyBy}`);
       if (opts.signal?.aborted) interrupted = true;
 
@@ -150,6 +157,11 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
         }
         if (settled) {
           result.server = correlate({ client: result, delta: diffSnapshots(before, settled.snap), rowsWritten: settled.rows });
+          if (peaks && Object.keys(peaks.max).length > 0) {
+            result.server.extra ??= {};
+            for (const [k, v] of Object.entries(peaks.max)) result.server.extra[`${k}_peak`] = v;
+            result.server.extra.gauge_samples = peaks.samples;
+          }
         }
       }
 
@@ -245,6 +257,36 @@ async function runStage(
   } finally {
     clearTimeout(watchdog);
     opts.signal?.removeEventListener('abort', onRunAbort);
+  }
+}
+
+/**
+ * Gauges (pool connections in use, requests waiting for a connection, write buffer depth) say most at their
+ * peak, which two scrapes around a stage miss. Sample /metrics about once a second during the stage, one
+ * scrape at a time (each bounded), and keep the maxima.
+ */
+class GaugePeaks {
+  readonly max: Record<string, number> = {};
+  samples = 0;
+  private readonly timer: NodeJS.Timeout;
+  private inFlight: Promise<void> | null = null;
+
+  constructor(private readonly target: string, everyMs = 1000) {
+    this.timer = setInterval(() => {
+      if (this.inFlight) return;
+      this.inFlight = scrapeMetrics(this.target, Math.min(everyMs, 2000))
+        .then((snap) => {
+          this.samples++;
+          for (const [k, v] of Object.entries(snap.gauges)) if (Number.isFinite(v)) this.max[k] = Math.max(this.max[k] ?? v, v);
+        })
+        .catch(() => undefined)
+        .finally(() => { this.inFlight = null; });
+    }, everyMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.inFlight;
   }
 }
 

@@ -138,14 +138,32 @@ export function formatCorrelation(st: StageResult): string[] {
   }
   if (unknown > 0) lines.push(`  ${'no answer (fate unknown)'.padEnd(22)}${cell(unknown)}`);
   if (s?.rows_written !== undefined) lines.push(`  ${'rows written'.padEnd(22)}${cell(st.counts.ok)}${cell(s.rows_written)}`);
+  if (s?.rows_written !== undefined && s.rows_written > st.counts.ok && unknown > 0) {
+    lines.push(`  ${s.rows_written - st.counts.ok} row(s) beyond the client's acks: pushes whose caller hung up (or timed out) were still written`);
+  }
   if (s?.extra) {
     const interesting = ['flush_failures', 'db_connection_timeouts', 'db_connection_errors'].filter((k) => (s.extra?.[k] ?? 0) > 0);
     for (const k of interesting) lines.push(`  ${`server ${k}`.padEnd(22)}${''.padStart(10)}${cell(s.extra[k])}`);
+    const line = serverLine(s.extra);
+    if (line) lines.push(`  Server    ${line}`);
   }
   if (!s) lines.push('  (no server counts: /metrics not readable)');
   else if (s.disagreements.length === 0) lines.push('  client and server agree');
   else for (const d of s.disagreements) lines.push(`  DISAGREE: ${d}`);
   return lines;
+}
+
+/** Why the server behaved as it did: batching, pool and buffer at their peak during the stage. */
+function serverLine(x: Record<string, number>): string {
+  const parts: string[] = [];
+  if (x.flushes !== undefined && x.flushes > 0) {
+    parts.push(`${x.flushes} flushes` + (x.batched_rows !== undefined ? ` (${(x.batched_rows / x.flushes).toFixed(1)} rows each)` : ''));
+  }
+  const max = x.db_connections_max_peak ?? x.db_connections_max_at_end;
+  if (x.db_connections_used_peak !== undefined) parts.push(`pool peak ${x.db_connections_used_peak}${max !== undefined ? `/${max}` : ''} in use`);
+  if (x.db_pending_requests_peak !== undefined) parts.push(`peak ${x.db_pending_requests_peak} waiting for a connection`);
+  if (x.buffer_depth_peak !== undefined) parts.push(`write buffer peak ${x.buffer_depth_peak}`);
+  return parts.join(', ');
 }
 
 function formatApmAb(ab: Record<string, unknown>): string[] {
