@@ -116,11 +116,6 @@ test('one region per stage and one for the run: the exact requests', async (t) =
 test('credentials in the URL become Basic auth; a stage that never ended is closed at the run end', async (t) => {
   const g = await fakeGrafana();
   t.after(() => g.server.close());
-  const saved = process.env.GRAFANA_TOKEN;
-  delete process.env.GRAFANA_TOKEN;
-  t.after(() => {
-    if (saved !== undefined) process.env.GRAFANA_TOKEN = saved;
-  });
   const out = grafanaAnnotationsOutput({ url: `http://admin:s%40cret@127.0.0.1:${g.port}/`, logger: silent });
   await out.start(run);
   out.add({ type: 'stage-start', at: run.startedAt + 5, stage: stages[0]! });

@@ -19,7 +19,7 @@ import type { BenchEvent, Output, RunInfo, StageInfo, StageResult, Summary } fro
 export interface GrafanaAnnotationsOptions {
   /** Grafana's base URL, e.g. http://127.0.0.1:3000 (a sub-path such as http://host/grafana is kept). */
   url: string;
-  /** Service account token, sent as `Authorization: Bearer <token>`; unset = env GRAFANA_TOKEN, if set. */
+  /** Service account token, sent as `Authorization: Bearer <token>` (the CLI reads it from GRAFANA_TOKEN). */
   token?: string;
   /** Per-request timeout; 0 or unset = 5000 ms, clamped to 100..60000. `stop` waits at most twice this. */
   timeoutMs?: number;
@@ -116,8 +116,7 @@ export function grafanaAnnotationsOutput(opts: GrafanaAnnotationsOptions): Grafa
   const timeoutMs = !t ? DEFAULT_TIMEOUT_MS : Math.min(60_000, Math.max(100, Math.round(t)));
 
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-  const token = opts.token ?? process.env.GRAFANA_TOKEN;
-  if (token) headers.authorization = `Bearer ${token}`;
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   else if (base.username) {
     const user = decodeURIComponent(base.username);
     const pass = decodeURIComponent(base.password);
