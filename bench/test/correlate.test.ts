@@ -37,6 +37,16 @@ test('snapshots read pushes by code, the Push route only, counters and gauges', 
   assert.deepEqual(s.http, { ok: 13 });
   assert.equal(s.counters.rows_committed, 10);
   assert.deepEqual(s.gauges, { db_connections_used: 2, db_connections_idle: 8, db_connections_max: 10 });
+  const errs = snapshotFromText([
+    'db_client_connection_errors_total{error_code="ER_CON_COUNT_ERROR",errno="1040"} 12',
+    'db_client_connection_errors_total{error_code="ECONNREFUSED",errno=""} 3',
+    'pageview_flush_failures_total{twirp_code="unavailable"} 15',
+    '',
+  ].join('\n'));
+  assert.deepEqual(errs.counters, {
+    db_connection_errors: 15, flush_failures: 15,
+    'db_connection_errors:ER_CON_COUNT_ERROR/1040': 12, 'db_connection_errors:ECONNREFUSED': 3, 'flush_failures:unavailable': 15,
+  });
   const none = snapshotFromText('process_cpu_seconds_total 1\n');
   assert.equal(none.pushes, null);
   assert.equal(none.http, null);

@@ -127,23 +127,26 @@ function formatStage(st: StageResult, i: number, n: number, thresholds: Threshol
 export function formatCorrelation(st: StageResult): string[] {
   const codes = new Set([...Object.keys(st.by_twirp_code), ...Object.keys(st.server?.by_twirp_code ?? {})]);
   const ordered = ['ok', ...[...codes].filter((c) => c !== 'ok').sort()];
-  const lines = [`  ${''.padEnd(22)}${'client'.padStart(10)}${'server'.padStart(10)}`];
+  const W = Math.max(26, ...Object.keys(st.server?.extra ?? {}).map((k) => k.length + 8));
+  const lines = [`  ${''.padEnd(W)}${'client'.padStart(10)}${'server'.padStart(10)}`];
   const s = st.server;
   const cell = (v: number | undefined) => (v === undefined ? '-' : String(v)).padStart(10);
   const unknown = Math.max(0, st.counts.sent - st.counts.completed);
-  lines.push(`  ${'answered'.padEnd(22)}${cell(st.counts.completed)}${cell(s?.requests)}`);
+  lines.push(`  ${'answered'.padEnd(W)}${cell(st.counts.completed)}${cell(s?.requests)}`);
   for (const code of ordered) {
     if (!codes.has(code)) continue;
-    lines.push(`  ${`  twirp ${code}`.padEnd(22)}${cell(st.by_twirp_code[code] ?? 0)}${cell(s ? (s.by_twirp_code[code] ?? 0) : undefined)}`);
+    lines.push(`  ${`  twirp ${code}`.padEnd(W)}${cell(st.by_twirp_code[code] ?? 0)}${cell(s ? (s.by_twirp_code[code] ?? 0) : undefined)}`);
   }
-  if (unknown > 0) lines.push(`  ${'no answer (fate unknown)'.padEnd(22)}${cell(unknown)}`);
-  if (s?.rows_written !== undefined) lines.push(`  ${'rows written'.padEnd(22)}${cell(st.counts.ok)}${cell(s.rows_written)}`);
+  if (unknown > 0) lines.push(`  ${'no answer (fate unknown)'.padEnd(W)}${cell(unknown)}`);
+  if (s?.rows_written !== undefined) lines.push(`  ${'rows written'.padEnd(W)}${cell(st.counts.ok)}${cell(s.rows_written)}`);
   if (s?.rows_written !== undefined && s.rows_written > st.counts.ok && unknown > 0) {
     lines.push(`  ${s.rows_written - st.counts.ok} row(s) beyond the client's acks: pushes whose caller hung up (or timed out) were still written`);
   }
   if (s?.extra) {
-    const interesting = ['flush_failures', 'db_connection_timeouts', 'db_connection_errors'].filter((k) => (s.extra?.[k] ?? 0) > 0);
-    for (const k of interesting) lines.push(`  ${`server ${k}`.padEnd(22)}${''.padStart(10)}${cell(s.extra[k])}`);
+    const interesting = Object.keys(s.extra)
+      .filter((k) => /^(flush_failures|db_connection_timeouts|db_connection_errors)(:|$)/.test(k) && (s.extra?.[k] ?? 0) > 0)
+      .sort();
+    for (const k of interesting) lines.push(`  ${`server ${k}`.padEnd(W)}${''.padStart(10)}${cell(s.extra[k])}`);
     const line = serverLine(s.extra);
     if (line) lines.push(`  Server    ${line}`);
   }
@@ -160,8 +163,9 @@ function serverLine(x: Record<string, number>): string {
     parts.push(`${x.flushes} flushes` + (x.batched_rows !== undefined ? ` (${(x.batched_rows / x.flushes).toFixed(1)} rows each)` : ''));
   }
   const max = x.db_connections_max_peak ?? x.db_connections_max_at_end;
-  if (x.db_connections_used_peak !== undefined) parts.push(`pool peak ${x.db_connections_used_peak}${max !== undefined ? `/${max}` : ''} in use`);
-  if (x.db_pending_requests_peak !== undefined) parts.push(`peak ${x.db_pending_requests_peak} waiting for a connection`);
+  // The embedded store has no pool: its gauges read 0 and say nothing.
+  if (x.db_connections_used_peak !== undefined && (max ?? 0) > 0) parts.push(`pool peak ${x.db_connections_used_peak}${max !== undefined ? `/${max}` : ''} in use`);
+  if (x.db_pending_requests_peak !== undefined && (max ?? 0) > 0) parts.push(`peak ${x.db_pending_requests_peak} waiting for a connection`);
   if (x.buffer_depth_peak !== undefined) parts.push(`write buffer peak ${x.buffer_depth_peak}`);
   return parts.join(', ');
 }

@@ -66,9 +66,28 @@ export function snapshotFromText(text: string, at = Date.now()): ServerSnapshot 
     at,
     pushes: pushesByCode(samples),
     http: httpPushByCode(samples),
-    counters: pick(samples, COUNTERS),
+    counters: { ...pick(samples, COUNTERS), ...breakdowns(samples) },
     gauges: pick(samples, GAUGES),
   };
+}
+
+/**
+ * Counters split by label, so the table can say which error it was: database errors by MySQL error code and
+ * errno (ER_CON_COUNT_ERROR/1040 is "too many connections"), flush failures by Twirp code. Keys look like
+ * "db_connection_errors:ER_CON_COUNT_ERROR/1040" and "flush_failures:unavailable".
+ */
+function breakdowns(samples: Sample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of samples) {
+    let key: string | undefined;
+    if (s.name === 'db_client_connection_errors_total') {
+      key = `db_connection_errors:${s.labels.error_code || 'unknown'}${s.labels.errno ? `/${s.labels.errno}` : ''}`;
+    } else if (s.name === 'pageview_flush_failures_total') {
+      key = `flush_failures:${s.labels.twirp_code || 'unknown'}`;
+    }
+    if (key !== undefined) out[key] = (out[key] ?? 0) + s.value;
+  }
+  return out;
 }
 
 function pushesByCode(samples: Sample[]): Record<string, number> | null {
