@@ -127,7 +127,8 @@ function formatStage(st: StageResult, i: number, n: number, thresholds: Threshol
 export function formatCorrelation(st: StageResult): string[] {
   const codes = new Set([...Object.keys(st.by_twirp_code), ...Object.keys(st.server?.by_twirp_code ?? {})]);
   const ordered = ['ok', ...[...codes].filter((c) => c !== 'ok').sort()];
-  const W = Math.max(26, ...Object.keys(st.server?.extra ?? {}).map((k) => k.length + 8));
+  const shown = Object.keys(st.server?.extra ?? {}).filter((k) => /^(flush_failures|db_connection_timeouts|db_connection_errors)/.test(k));
+  const W = Math.max(26, ...shown.map((k) => k.length + 9));
   const lines = [`  ${''.padEnd(W)}${'client'.padStart(10)}${'server'.padStart(10)}`];
   const s = st.server;
   const cell = (v: number | undefined) => (v === undefined ? '-' : String(v)).padStart(10);
