@@ -193,6 +193,19 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
     log({ err: error }, 'run failed');
   }
 
+  // The commonest way to benchmark nothing: the target rejects the profile's properties (the pageview service
+  // accepts only ALLOWED_PROPERTIES), so every request is a cheap invalid_argument.
+  const rejected = results.reduce((a, r) => a + (r.by_twirp_code.invalid_argument ?? 0), 0);
+  const answered = results.reduce((a, r) => a + r.counts.completed, 0);
+  if (answered > 0 && rejected / answered > Math.max(0.5, profile.request.invalidShare + 0.25)) {
+    warn(
+      { rejected, answered },
+      `${rejected} of ${answered} answers were invalid_argument, far above the profile's invalidShare ` +
+        `(${profile.request.invalidShare}): does the target accept the profile's properties? (the pageview service ` +
+        `accepts only ALLOWED_PROPERTIES; or use --set 'request.properties=[news]')`,
+    );
+  }
+
   if (results.length > 0 && profile.thresholds.length > 0) {
     const runTs = profile.thresholds.map((e) => parseThreshold(e)).filter((t): t is Threshold => !('error' in t));
     thresholdResults.push(...judge(runTs, aggregateStages(results), null));

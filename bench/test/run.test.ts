@@ -180,3 +180,12 @@ test('an output that throws or hangs is switched off; the run and the other outp
     assert.ok(summary.warnings.some((w) => w.startsWith(`output ${name} failed in ${phase}`)), summary.warnings.join('\n'));
   }
 });
+
+test('a target that rejects nearly everything as invalid_argument gets a warning naming the likely cause', async () => {
+  const srv = await server({ errors: [{ code: 'invalid_argument', every: 1 }] });
+  const p = profile({ stages: [{ name: 'only', duration: '300ms', rate: 30 }] });
+  const summary = await runProfile({ profile: p, target: srv.url, runId: 'r7', outputs: new OutputSet([]), scrape: false });
+  assert.ok(summary.warnings.some((w) => /answers were invalid_argument.*ALLOWED_PROPERTIES/.test(w)), summary.warnings.join('\n'));
+  const fine = await runProfile({ profile: p, target: (await server()).url, runId: 'r8', outputs: new OutputSet([]), scrape: false });
+  assert.deepEqual(fine.warnings, []);
+});

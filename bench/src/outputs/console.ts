@@ -85,6 +85,17 @@ export function formatSummary(summary: Summary, profile?: Profile): string {
     out.push('');
     out.push(...formatApmAb(summary.apm_ab));
   }
+  const warnings = (summary as Summary & { warnings?: string[] }).warnings ?? [];
+  if (warnings.length > 0) {
+    out.push('');
+    out.push('Warnings');
+    for (const w of warnings) out.push(`  ${w}`);
+  }
+  const abortReason = (summary as Summary & { abort_reason?: string }).abort_reason;
+  if (abortReason) {
+    out.push('');
+    out.push(`Aborted (abortOnFail): ${abortReason}`);
+  }
   out.push('');
   const failed = summary.thresholds.filter((t) => !t.passed).length;
   out.push(
