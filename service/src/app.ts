@@ -59,7 +59,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const metrics = new ServiceMetrics({ defaultMetrics: opts.defaultMetrics });
   const store = opts.store ?? createStore(config, metrics);
-  const committer = new GroupCommitter(store, config.batch, metrics.committerObserver, opts.flush ?? flushBatch);
+  const committer = new GroupCommitter(
+    store,
+    config.batch,
+    {
+      onFlush: (r) => {
+        metrics.committerObserver.onFlush?.(r);
+        if (r.error !== undefined) {
+          app.log.warn({ err: r.error, rows: r.rows, code: r.error.code, failure: r.error.failure }, 'flush failed');
+        }
+      },
+    },
+    opts.flush ?? flushBatch,
+  );
   metrics.bind({
     bufferDepth: () => committer.depth,
     bufferCapacity: () => committer.capacity,
@@ -152,8 +164,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
     twirp.setErrorHandler((err, request, reply) => {
       const te = toTwirpError(err, config.bodyLimitBytes);
+      // Store failures are logged once per flush (below); per request only at debug, so an outage cannot
+      // turn into a log flood at full request rate.
       if (te.code === 'internal') request.log.error({ err }, 'internal error answering a Twirp request');
-      else if (te.code === 'unavailable') request.log.warn({ err: te.cause ?? te }, 'Twirp request answered unavailable');
+      else if (te.code === 'unavailable') request.log.debug({ err: te.cause ?? te }, 'Twirp request answered unavailable');
       return sendTwirpError(request, reply, te);
     });
 

@@ -46,6 +46,8 @@ export interface PooledConnection {
 interface Slot {
   conn: Connection;
   broken: boolean;
+  /** Set before the pool itself ends the connection, so that its 'end' is not counted as a loss. */
+  retired: boolean;
   lastUsed: number;
 }
 
@@ -134,11 +136,11 @@ export class MysqlPool {
         reject(err as Error);
         return;
       }
-      const slot: Slot = { conn, broken: false, lastUsed: Date.now() };
+      const slot: Slot = { conn, broken: false, retired: false, lastUsed: Date.now() };
       let settled = false;
       conn.on('error', (err: QueryError) => {
         // mysql2 emits fatal errors here when no query is waiting (e.g. the server went away while idle).
-        this.markBroken(slot, err);
+        if (!slot.retired) this.markBroken(slot, err);
         this.dropIdle(slot);
         if (!settled) {
           settled = true;
@@ -148,9 +150,10 @@ export class MysqlPool {
           this.serveWaiters();
         }
       });
-      // 'end' also follows our own conn.end(); a lost connection is counted through 'error' above.
+      // The server closed the connection (restart, wait_timeout, kill): count it unless the pool ended it.
       conn.on('end', () => {
-        slot.broken = true;
+        if (slot.retired) return;
+        this.markBroken(slot, { code: 'PROTOCOL_CONNECTION_LOST' });
         this.dropIdle(slot);
       });
       conn.connect((err) => {
@@ -174,6 +177,13 @@ export class MysqlPool {
     });
   }
 
+  /** Closes a connection the pool no longer wants: politely (COM_QUIT) or at once. */
+  private retire(slot: Slot, destroy: boolean): void {
+    slot.retired = true;
+    if (destroy) slot.conn.destroy();
+    else slot.conn.end(() => undefined);
+  }
+
   /** Counts a connection's death once, however many ways mysql2 reports it. */
   private markBroken(slot: Slot, err: { code?: string; errno?: number }): void {
     if (slot.broken) return;
@@ -185,7 +195,7 @@ export class MysqlPool {
     const i = this.idle.indexOf(slot);
     if (i >= 0) {
       this.idle.splice(i, 1);
-      slot.conn.destroy();
+      this.retire(slot, true);
       this.serveWaiters();
     }
   }
@@ -217,7 +227,7 @@ export class MysqlPool {
   private release(slot: Slot): void {
     this.used.delete(slot);
     if (slot.broken || this.closed) {
-      slot.conn.destroy();
+      this.retire(slot, true);
       this.serveWaiters();
       return;
     }
@@ -231,7 +241,7 @@ export class MysqlPool {
       return;
     }
     if (this.idle.length >= this.cfg.idleLimit) {
-      slot.conn.end(() => undefined);
+      this.retire(slot, false);
       return;
     }
     this.idle.push(slot);
@@ -261,7 +271,7 @@ export class MysqlPool {
       const slot = this.idle[i]!;
       if (slot.lastUsed < cutoff) {
         this.idle.splice(i, 1);
-        slot.conn.end(() => undefined);
+        this.retire(slot, false);
       }
     }
   }
@@ -278,6 +288,7 @@ export class MysqlPool {
     const ends = this.idle.splice(0).map(
       (slot) =>
         new Promise<void>((resolve) => {
+          slot.retired = true;
           const t = setTimeout(() => {
             slot.conn.destroy();
             resolve();

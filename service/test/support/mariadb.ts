@@ -93,7 +93,7 @@ export class MariaDb {
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null;
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   private async startServer(): Promise<void> {
@@ -146,7 +146,8 @@ export class MariaDb {
   /** Stops the server. `kill` = SIGKILL (a crash); otherwise a clean SIGTERM shutdown. */
   async stop(how: 'term' | 'kill' = 'term'): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    // A child killed by a signal has exitCode null and signalCode set: it has exited all the same.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill(how === 'kill' ? 'SIGKILL' : 'SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
