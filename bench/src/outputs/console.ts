@@ -100,7 +100,9 @@ export function formatSummary(summary: Summary, profile?: Profile): string {
   const failed = summary.thresholds.filter((t) => !t.passed).length;
   out.push(
     summary.passed
-      ? `PASSED: all ${summary.thresholds.length} threshold checks held${summary.aborted ? ' (run aborted)' : ''}`
+      ? summary.thresholds.length === 0
+        ? 'PASSED: no thresholds to check'
+        : `PASSED: all ${summary.thresholds.length} threshold checks held${summary.aborted ? ' (run aborted)' : ''}`
       : failed > 0
         ? `FAILED: ${failed} of ${summary.thresholds.length} threshold checks failed${summary.aborted ? '; run aborted' : ''}`
         : `NOT PASSED${summary.aborted ? ': run aborted' : ''}`,

@@ -15,11 +15,12 @@ export interface ApmSink {
 export async function startApmSink(): Promise<ApmSink> {
   const stats = { intakeRequests: 0, bytes: 0 };
   const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    // Counted on arrival: the agent streams one intake request for up to apiRequestTime before ending it.
+    if (req.method === 'POST' && path === '/intake/v2/events') stats.intakeRequests++;
     req.on('data', (c: Buffer) => { stats.bytes += c.length; });
     req.on('end', () => {
-      const path = (req.url ?? '/').split('?')[0];
       if (req.method === 'POST' && path === '/intake/v2/events') {
-        stats.intakeRequests++;
         res.writeHead(202).end();
       } else if (req.method === 'GET' && path === '/') {
         res.writeHead(200, { 'content-type': 'application/json' })
