@@ -49,6 +49,47 @@ export interface RunSummary extends Summary {
   service?: { log: string; store: 'mysql' | 'memory'; exit_code: number | null; signal: string | null; killed: boolean };
   /** The run folder (summary.json, service.log). */
   run_dir?: string;
+  /** The bench process's own memory over the run (every 5 s, at most 720 points), to show it stays flat. */
+  bench_memory?: { every_s: number; samples: { t_s: number; rss_mb: number; heap_used_mb: number }[] };
+}
+
+/** Samples process memory every `everyMs`; past `max` samples it keeps every other one and doubles the step. */
+export class MemorySampler {
+  readonly samples: { t_s: number; rss_mb: number; heap_used_mb: number }[] = [];
+  private everyMs: number;
+  private readonly t0 = Date.now();
+  private timer: NodeJS.Timeout;
+
+  constructor(everyMs = 5000, private readonly max = 720) {
+    this.everyMs = everyMs;
+    this.sample();
+    this.timer = this.schedule();
+  }
+
+  private schedule(): NodeJS.Timeout {
+    const t = setInterval(() => this.sample(), this.everyMs);
+    t.unref();
+    return t;
+  }
+
+  private sample(): void {
+    const m = process.memoryUsage();
+    const mb = (b: number) => Math.round((b / 1024 / 1024) * 10) / 10;
+    this.samples.push({ t_s: Math.round((Date.now() - this.t0) / 1000), rss_mb: mb(m.rss), heap_used_mb: mb(m.heapUsed) });
+    if (this.samples.length > this.max) {
+      const kept = this.samples.filter((_, i) => i % 2 === 0);
+      this.samples.splice(0, this.samples.length, ...kept);
+      clearInterval(this.timer);
+      this.everyMs *= 2;
+      this.timer = this.schedule();
+    }
+  }
+
+  stop(): { every_s: number; samples: { t_s: number; rss_mb: number; heap_used_mb: number }[] } {
+    this.sample();
+    clearInterval(this.timer);
+    return { every_s: this.everyMs / 1000, samples: this.samples };
+  }
 }
 
 export class RunError extends Error {
@@ -106,6 +147,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   let abortReason: string | undefined;
   let highestHeld: number | null = null;
 
+  const memory = new MemorySampler();
   await outputs.start(runInfo);
   try {
     const executors = opts.executors ?? DEFAULT_EXECUTORS;
@@ -222,6 +264,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
     stages: results,
     warnings,
   };
+  summary.bench_memory = memory.stop();
   if (profile.breakpoint) summary.breakpoint = { highest_rate_held: highestHeld, first_failed_stage: firstFailed };
   if (interrupted) summary.interrupted = true;
   if (abortReason !== undefined) summary.abort_reason = abortReason;

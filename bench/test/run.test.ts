@@ -2,7 +2,7 @@
 // for the run, abortOnFail, breakpoint reporting, interruption, and outputs that misbehave.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { runProfile, finishOutputs } from '../src/run';
+import { runProfile, finishOutputs, MemorySampler } from '../src/run';
 import { OutputSet } from '../src/outputs/index';
 import { validateProfile } from '../src/profiles/validate';
 import { startTestServer, type TestServer } from './support/test-server';
@@ -85,6 +85,7 @@ test('stages run in order with ramps, events bracket each stage, thresholds are 
   );
   assert.equal(summary.passed, true);
   assert.equal(summary.aborted, false);
+  assert.ok(summary.bench_memory!.samples.length >= 2, 'memory sampled at the start and the end');
   // the test server has no /metrics: the run says so once and carries on without server counts
   assert.ok(summary.warnings.some((w) => w.startsWith('server counts unavailable')), summary.warnings.join('\n'));
   assert.ok(summary.stages.every((s) => s.server === undefined));
@@ -188,4 +189,14 @@ test('a target that rejects nearly everything as invalid_argument gets a warning
   assert.ok(summary.warnings.some((w) => /answers were invalid_argument.*ALLOWED_PROPERTIES/.test(w)), summary.warnings.join('\n'));
   const fine = await runProfile({ profile: p, target: (await server()).url, runId: 'r8', outputs: new OutputSet([]), scrape: false });
   assert.deepEqual(fine.warnings, []);
+});
+
+test('the memory sampler stays bounded: past its cap it thins out and slows down', async () => {
+  const m = new MemorySampler(2, 4);
+  await new Promise((r) => setTimeout(r, 200));
+  const out = m.stop();
+  assert.ok(out.samples.length <= 5, `${out.samples.length} samples`);
+  assert.ok(out.every_s > 0.002, 'the step doubled at least once');
+  assert.ok(out.samples.every((x) => x.rss_mb > 0 && x.heap_used_mb > 0));
+  for (let i = 1; i < out.samples.length; i++) assert.ok(out.samples[i]!.t_s >= out.samples[i - 1]!.t_s);
 });
