@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import type { Output, Profile, RunInfo } from './types';
-import { loadProfile, ProfileError, ProfileLoadError, shippedProfileNames, type ProfileOverrides } from './profiles/index';
+import { loadProfile, looksLikePath, ProfileError, ProfileLoadError, shippedProfileNames, type ProfileOverrides } from './profiles/index';
 import { parseDuration } from './profiles/duration';
 import { describeThresholdGrammar } from './metrics/thresholds';
 import { OutputSet } from './outputs/index';
@@ -277,9 +277,11 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     io.stdout(shippedProfileNames().join('\n') + '\n');
     return EXIT.ok;
   }
+  // `npm run` runs in the package root; relative paths mean the directory the user typed the command in.
+  const base = io.env.INIT_CWD || process.cwd();
   let profile: Profile | undefined;
   try {
-    profile = loadProfile(args.profile, args.overrides).profile;
+    profile = loadProfile(looksLikePath(args.profile) ? resolve(base, args.profile) : args.profile, args.overrides).profile;
   } catch (e) {
     if (e instanceof ProfileError) errors.push(...e.problems.map((p) => `profile ${e.source}: ${p}`));
     else if (e instanceof ProfileLoadError) errors.push(e.message);
@@ -292,7 +294,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
 
   const started = new Date();
   const runId = `${timestamp(started)}-${profile.name}-${randomBytes(3).toString('hex')}`;
-  const dir = resolve(args.out ?? join('bench-results', `${timestamp(started)}-${profile.name}`));
+  const dir = args.out !== undefined ? resolve(base, args.out) : resolve(join('bench-results', `${timestamp(started)}-${profile.name}`));
   mkdirSync(dir, { recursive: true });
   const logger = pino({ base: undefined, level: args.quiet ? 'warn' : 'info' }, logDestination(io));
   const log = (obj: Record<string, unknown>, msg: string) => logger.info(obj, msg);

@@ -6,7 +6,7 @@ import { applyOverrides, type ProfileOverrides } from './overrides';
 import { ProfileError, validateProfile } from './validate';
 
 export { ProfileError } from './validate';
-export { ProfileLoadError, shippedProfileNames, PROFILES_DIR } from './load';
+export { ProfileLoadError, shippedProfileNames, looksLikePath, PROFILES_DIR } from './load';
 export type { ProfileOverrides } from './overrides';
 
 export function loadProfile(nameOrPath: string, overrides: ProfileOverrides = {}): { profile: Profile; path: string } {

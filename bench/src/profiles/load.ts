@@ -19,9 +19,12 @@ export function shippedProfileNames(dir = PROFILES_DIR): string[] {
     .sort();
 }
 
+export function looksLikePath(nameOrPath: string): boolean {
+  return nameOrPath.includes('/') || nameOrPath.includes('\\') || EXTENSIONS.includes(extname(nameOrPath));
+}
+
 export function resolveProfilePath(nameOrPath: string, dir = PROFILES_DIR): string {
-  const looksLikePath = nameOrPath.includes('/') || nameOrPath.includes('\\') || EXTENSIONS.includes(extname(nameOrPath));
-  if (looksLikePath) {
+  if (looksLikePath(nameOrPath)) {
     const p = resolve(nameOrPath);
     if (!existsSync(p)) throw new ProfileLoadError(`profile file ${p} does not exist`);
     return p;
