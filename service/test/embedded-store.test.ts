@@ -1,0 +1,35 @@
+// No MYSQL_URL: a bounded in-memory store behind the same interface, announced loudly at start.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import type { MemoryStore } from '../src/db/memory-store';
+import { encodePush, post, startApp } from './support/service';
+
+test('the embedded store is announced, serves Push in both encodings and refuses writes when full', async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(JSON.parse(chunk.toString()));
+      cb();
+    },
+  });
+  const { app, base } = await startApp({ MEMORY_STORE_CAPACITY: '3' }, { logger: { level: 'info', stream } });
+  try {
+    const warn = lines.find((l) => l.level === 40 && /EMBEDDED IN-MEMORY STORE/.test(String(l.msg)));
+    assert.ok(warn, 'a warning names the embedded store');
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    assert.equal((await post(base, JSON.stringify({ property: 'news', section: 1, id: 1 }))).status, 200);
+    assert.equal((await post(base, encodePush({ property: 'news', section: 2, id: 2 }), 'application/protobuf')).status, 200);
+    assert.equal((await post(base, JSON.stringify({ property: 'news', section: 3, id: 3 }))).status, 200);
+    const full = await post(base, JSON.stringify({ property: 'news', section: 4, id: 4 }));
+    assert.equal(full.status, 429);
+    assert.equal(full.json.code, 'resource_exhausted');
+    assert.equal((await post(base, JSON.stringify({ property: 'news', section: 0, id: 4 }))).json.code, 'invalid_argument');
+    const store = app.store as MemoryStore;
+    assert.equal(store.size, 3);
+    assert.deepEqual([0, 1, 2].map((i) => store.row(i)!.section), [1, 2, 3]);
+    assert.equal((await fetch(`${base}/readyz`)).status, 503);
+  } finally {
+    await app.close();
+  }
+});
