@@ -239,6 +239,11 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   // accepts only ALLOWED_PROPERTIES), so every request is a cheap invalid_argument.
   const rejected = results.reduce((a, r) => a + (r.by_twirp_code.invalid_argument ?? 0), 0);
   const answered = results.reduce((a, r) => a + r.counts.completed, 0);
+  const sentTotal = results.reduce((a, r) => a + r.counts.sent, 0);
+  if (sentTotal > 0 && answered === 0) {
+    const codes = [...new Set(results.flatMap((r) => Object.keys(r.by_error_code)))].join(', ');
+    warn({ sent: sentTotal }, `the target answered none of ${sentTotal} requests${codes ? ` (socket errors: ${codes})` : ''}: is ${opts.target} up?`);
+  }
   if (answered > 0 && rejected / answered > Math.max(0.5, profile.request.invalidShare + 0.25)) {
     warn(
       { rejected, answered },

@@ -200,3 +200,10 @@ test('the memory sampler stays bounded: past its cap it thins out and slows down
   assert.ok(out.samples.every((x) => x.rss_mb > 0 && x.heap_used_mb > 0));
   for (let i = 1; i < out.samples.length; i++) assert.ok(out.samples[i]!.t_s >= out.samples[i - 1]!.t_s);
 });
+
+test('a target that answers nothing gets a warning with the socket errors seen', async () => {
+  const p = profile({ stages: [{ name: 'only', duration: '300ms', rate: 20 }] });
+  const summary = await runProfile({ profile: p, target: 'http://127.0.0.1:1', runId: 'r9', outputs: new OutputSet([]), scrape: false });
+  assert.equal(summary.stages[0]!.counts.completed, 0);
+  assert.ok(summary.warnings.some((w) => /answered none of \d+ requests \(socket errors: ECONNREFUSED\)/.test(w)), summary.warnings.join('\n'));
+});
