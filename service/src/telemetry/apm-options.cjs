@@ -30,6 +30,34 @@ function parseSampleRate(raw) {
   return Math.round(Number(text) * 10000) / 10000;
 }
 
+/** Decode/validate spans shorter than this are dropped unless TRACE_SPAN_MIN_DURATION_MS says otherwise. */
+const DEFAULT_SPAN_MIN_DURATION_MS = 1;
+
+/** TRACE_SPAN_MIN_DURATION_MS: whole or decimal milliseconds from 0 (record every span) to 60000. */
+function parseSpanMinDuration(raw) {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_SPAN_MIN_DURATION_MS;
+  const text = raw.trim();
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || n > 60000) {
+    throw new ApmConfigError(`TRACE_SPAN_MIN_DURATION_MS=${JSON.stringify(raw)}: expected milliseconds from 0 to 60000`);
+  }
+  return n;
+}
+
+/** Flush transactions per second unless TRACE_FLUSHES_PER_SECOND says otherwise. */
+const DEFAULT_FLUSHES_PER_SECOND = 20;
+
+/** TRACE_FLUSHES_PER_SECOND: 0 (never trace a flush) to 10000. */
+function parseFlushesPerSecond(raw) {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_FLUSHES_PER_SECOND;
+  const text = raw.trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 10000) {
+    throw new ApmConfigError(`TRACE_FLUSHES_PER_SECOND=${JSON.stringify(raw)}: expected a whole number from 0 to 10000`);
+  }
+  return n;
+}
+
 function readPackageJson() {
   // service/src/telemetry -> repository root
   const file = path.resolve(__dirname, '..', '..', '..', 'package.json');
@@ -61,7 +89,20 @@ function agentOptions(env, pkg) {
     serverTimeout: '10s',
     // Spans per transaction: one Push has a handful; the cap protects against a runaway loop.
     transactionMaxSpans: 100,
+    // Compression only merges consecutive exit spans; a Push has none, so it would only add bookkeeping.
+    spanCompressionEnabled: false,
   };
 }
 
-module.exports = { GLOBAL_KEY, DEFAULT_SAMPLE_RATE, parseSampleRate, readPackageJson, agentOptions, ApmConfigError };
+module.exports = {
+  GLOBAL_KEY,
+  DEFAULT_SAMPLE_RATE,
+  DEFAULT_SPAN_MIN_DURATION_MS,
+  parseSampleRate,
+  parseSpanMinDuration,
+  DEFAULT_FLUSHES_PER_SECOND,
+  parseFlushesPerSecond,
+  readPackageJson,
+  agentOptions,
+  ApmConfigError,
+};

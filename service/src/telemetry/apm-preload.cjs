@@ -23,7 +23,14 @@
 // - The queue to the APM server is bounded (maxQueueSize, apiRequestSize, apiRequestTime, serverTimeout), so
 //   an APM server that is down or slow costs dropped events, never unbounded memory.
 
-const { GLOBAL_KEY, parseSampleRate, readPackageJson, agentOptions } = require('./apm-options.cjs');
+const {
+  GLOBAL_KEY,
+  parseSampleRate,
+  parseSpanMinDuration,
+  parseFlushesPerSecond,
+  readPackageJson,
+  agentOptions,
+} = require('./apm-options.cjs');
 
 function start() {
   const env = process.env;
@@ -33,6 +40,8 @@ function start() {
     return;
   }
   const sampleRate = parseSampleRate(env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE);
+  const spanMinDurationMs = parseSpanMinDuration(env.TRACE_SPAN_MIN_DURATION_MS);
+  const flushesPerSecond = parseFlushesPerSecond(env.TRACE_FLUSHES_PER_SECOND);
   delete env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE;
   const options = agentOptions(env, readPackageJson());
   const agent = require('elastic-apm-node').start(options);
@@ -44,6 +53,8 @@ function start() {
     active: true,
     agent,
     sampleRate,
+    spanMinDurationMs,
+    flushesPerSecond,
     serviceName: options.serviceName,
     serviceVersion: options.serviceVersion,
     environment: options.environment,

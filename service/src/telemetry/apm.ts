@@ -9,6 +9,10 @@ export interface ApmActive {
   readonly agent: Agent;
   /** The edge sample rate: the share of requests without a traceparent that open a transaction. */
   readonly sampleRate: number;
+  /** Decode/validate spans shorter than this are not recorded (ms); 0 records all. */
+  readonly spanMinDurationMs: number;
+  /** Most flush transactions per second (a flush is traced only when it holds a sampled request's row). */
+  readonly flushesPerSecond: number;
   readonly serviceName: string;
   readonly serviceVersion: string;
   readonly environment: string;
@@ -57,6 +61,8 @@ export function apmStartupReport(env: Record<string, string | undefined> = proce
           version: state.serviceVersion,
           environment: state.environment,
           sampleRate: state.sampleRate,
+          spanMinDurationMs: state.spanMinDurationMs,
+          flushesPerSecond: state.flushesPerSecond,
         },
       },
       msg: 'Elastic APM agent active',

@@ -37,6 +37,7 @@ import type {
   FastifyRequest,
   RouteOptions,
 } from 'fastify';
+import { contextKey, type Context as RequestContext } from '../context/context';
 import { apmAgent, apmState } from './apm';
 import { traceLogFields } from './logging';
 
@@ -161,6 +162,29 @@ function decide(raw: IncomingMessage): RequestTrace | undefined {
   return openTransaction(raw, name, parent) ?? (parent && new RequestTrace({ traceId: parent.traceId, sampled: false, name }));
 }
 
+const TWIRP_SERVER_ATTRIBUTES: Attributes = Object.freeze({ 'rpc.system': 'twirp' });
+
+/**
+ * The agent transaction of a bridge context. The bridge's context is the agent's run context, which knows its
+ * transaction; asking it directly saves entering the context (an AsyncLocalStorage run) once per request.
+ */
+function transactionOf(otelContext: OtelContext, agent: NonNullable<ReturnType<typeof apmAgent>>): AgentTransaction | undefined {
+  const runContext = otelContext as { currTransaction?: () => AgentTransaction | null };
+  if (typeof runContext.currTransaction === 'function') return runContext.currTransaction() ?? undefined;
+  return context.with(otelContext, () => agent.currentTransaction) ?? undefined;
+}
+
+let cachedBridgeRoot: OtelContext | undefined;
+
+/**
+ * The bridge's own empty context. Setting a span on it yields the bridge's context for that span directly, so
+ * spans and context.with() calls need no conversion from a foreign context.
+ */
+function bridgeRoot(): OtelContext {
+  cachedBridgeRoot ??= context.with(ROOT_CONTEXT, () => context.active());
+  return cachedBridgeRoot;
+}
+
 function openTransaction(raw: IncomingMessage, name: string, parent: Traceparent | undefined): RequestTrace | undefined {
   const agent = apmAgent();
   if (agent === undefined) return undefined;
@@ -178,16 +202,11 @@ function openTransaction(raw: IncomingMessage, name: string, parent: Traceparent
     }
     parentCtx = trace.setSpanContext(ROOT_CONTEXT, spanContext);
   }
-  const slash = name.indexOf('/');
-  const attributes: Attributes = { 'rpc.system': 'twirp' };
-  if (slash > 0) {
-    attributes['rpc.service'] = name.slice(0, slash);
-    attributes['rpc.method'] = name.slice(slash + 1);
-  }
-  const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parentCtx);
-  // Resolve the bridge's own context once: later context.with() calls then need no conversion.
-  const otelContext = context.with(trace.setSpan(ROOT_CONTEXT, span), () => context.active());
-  const transaction = context.with(otelContext, () => agent.currentTransaction) ?? undefined;
+  // rpc.system makes the bridge type the transaction `request`; service and method are already its name, and
+  // every attribute is encoded into every transaction event.
+  const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: TWIRP_SERVER_ATTRIBUTES }, parentCtx);
+  const otelContext = trace.setSpan(bridgeRoot(), span);
+  const transaction = transactionOf(otelContext, agent);
   if (transaction === undefined) {
     span.end();
     return undefined;
@@ -271,32 +290,37 @@ export function startSpan(t: RequestTrace | undefined, name: string, attributes?
   return new OtelTraceSpan(tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, t.otelContext));
 }
 
-/** Runs `fn` inside a child span; the span ends when `fn` returns or its promise settles. */
-export function inSpan<T>(t: RequestTrace | undefined, name: string, fn: () => T): T {
+/**
+ * Runs the synchronous step `fn` (decode, validate) and records it as a child span of a sampled request only when
+ * it took at least the span minimum duration (`spanMinDurationMs`, see apm-options.cjs) or threw. Like the agent's
+ * own exit_span_min_duration (https://github.com/elastic/apm/blob/main/specs/agents/handling-huge-traces/tracing-spans-drop-fast-exit.md):
+ * a 10 µs step is noise in a trace but costs a whole span event, which is most of what tracing a Push costs.
+ * The span is created after the fact with the measured start and end times.
+ */
+export function timedSpan<T>(t: RequestTrace | undefined, name: string, fn: () => T): T {
   if (t === undefined || t.otelContext === undefined || t.ended) return fn();
-  const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL }, t.otelContext);
-  const handle = new OtelTraceSpan(span);
+  const start = performance.now();
   let result: T;
   try {
-    result = context.with(trace.setSpan(t.otelContext, span), fn);
+    result = fn();
   } catch (err) {
-    handle.end(err);
+    recordSpan(t.otelContext, name, start, performance.now(), err);
     throw err;
   }
-  if (result instanceof Promise) {
-    return result.then(
-      (v) => {
-        handle.end();
-        return v;
-      },
-      (err: unknown) => {
-        handle.end(err);
-        throw err;
-      },
-    ) as T;
-  }
-  handle.end();
+  const end = performance.now();
+  if (end - start >= spanMinDurationMs()) recordSpan(t.otelContext, name, start, end, undefined);
   return result;
+}
+
+function recordSpan(parent: OtelContext, name: string, start: number, end: number, error: unknown): void {
+  const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, startTime: start }, parent);
+  if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode(error) ?? errorMessage(error) });
+  span.end(end);
+}
+
+function spanMinDurationMs(): number {
+  const state = apmState();
+  return state.active ? state.spanMinDurationMs : 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -305,10 +329,12 @@ export function inSpan<T>(t: RequestTrace | undefined, name: string, fn: () => T
 /** A sampled request's wait for the flush that commits its row. */
 export class CommitWait {
   readonly span: Span;
-  readonly spanContext: SpanContext;
   constructor(span: Span) {
     this.span = span;
-    this.spanContext = span.spanContext();
+  }
+  /** Built only when a traced flush links to this wait (the bridge makes a new object per call). */
+  get spanContext(): SpanContext {
+    return this.span.spanContext();
   }
   end(error?: unknown): void {
     new OtelTraceSpan(this.span).end(error);
@@ -336,10 +362,11 @@ const UNTRACED_FLUSH: FlushTrace = {
   recording: false,
   traceId: undefined,
   transactionId: undefined,
-  // A flush may start inside some request's async context (a timer armed by a Push, a full batch); an unsampled
-  // flush runs in the empty context so its query is never attributed to that request.
+  // No context switch: request handlers never run inside a transaction's context (spans get explicit parents), so
+  // a flush started from a Push's async context has no transaction to be wrongly attributed to. Entering a context
+  // here would also switch on AsyncLocalStorage's promise hooks for the whole process when nothing is sampled.
   run<T>(fn: () => T): T {
-    return apmState().active ? context.with(ROOT_CONTEXT, fn) : fn();
+    return fn();
   },
   end() {},
 };
@@ -378,8 +405,17 @@ class RecordingFlush implements FlushTrace {
 export function startFlush(waits: Iterable<CommitWait | undefined>, rows: number): FlushTrace {
   const sampled: CommitWait[] = [];
   for (const w of waits) if (w !== undefined) sampled.push(w);
-  const agent = apmAgent();
-  if (sampled.length === 0 || agent === undefined) return UNTRACED_FLUSH;
+  const state = apmState();
+  if (sampled.length === 0 || !state.active) return UNTRACED_FLUSH;
+  const agent = state.agent;
+  if (!flushBudget(state.flushesPerSecond).take()) {
+    // Over the flush budget: the waits still say how big their batch was, and that its flush was not traced.
+    for (const w of sampled) {
+      w.span.setAttribute('batch_size', rows);
+      w.span.setAttribute('flush_traced', false);
+    }
+    return UNTRACED_FLUSH;
+  }
   const links: Link[] = sampled.slice(0, MAX_FLUSH_LINKS).map((w) => ({ context: w.spanContext }));
   const span = tracer.startSpan(
     'pageviews.flush',
@@ -397,8 +433,8 @@ export function startFlush(waits: Iterable<CommitWait | undefined>, rows: number
     },
     ROOT_CONTEXT,
   );
-  const otelContext = context.with(trace.setSpan(ROOT_CONTEXT, span), () => context.active());
-  const transaction = context.with(otelContext, () => agent.currentTransaction) ?? undefined;
+  const otelContext = trace.setSpan(bridgeRoot(), span);
+  const transaction = transactionOf(otelContext, agent);
   transaction?.setLabel('batch_size', rows, false);
   transaction?.setLabel('sampled_requests', sampled.length, false);
   const flush = new RecordingFlush(span, otelContext, transaction);
@@ -410,8 +446,48 @@ export function startFlush(waits: Iterable<CommitWait | undefined>, rows: number
   return flush;
 }
 
+let flushBucket: { perSecond: number; bucket: TokenBucket } | undefined;
+
+/**
+ * Flush transactions do not scale down with the sample rate: at 10% sampling and 20 rows per batch almost every
+ * flush holds a sampled row. They are bounded per second (TRACE_FLUSHES_PER_SECOND, apm-options.cjs).
+ */
+function flushBudget(perSecond: number): TokenBucket {
+  if (flushBucket === undefined || flushBucket.perSecond !== perSecond) {
+    flushBucket = { perSecond, bucket: new TokenBucket(perSecond) };
+  }
+  return flushBucket.bucket;
+}
+
 /** Span links per flush transaction: enough to find the requests, bounded so a huge batch stays a small event. */
 export const MAX_FLUSH_LINKS = 64;
+
+/** Where a Push's commit wait rides along with its row into the group committer (the row's request context). */
+export const COMMIT_WAIT = contextKey<CommitWait>('commit-wait');
+
+/**
+ * Wraps the group committer's flush step: the flush gets its own transaction when one of its rows came from a
+ * sampled request, and the database call runs in that transaction's context. Without the agent it is the plain
+ * flush.
+ */
+export function tracedFlush<B extends { readonly ctx: RequestContext }, S>(
+  inner: (batch: readonly B[], store: S) => Promise<void>,
+): (batch: readonly B[], store: S) => Promise<void> {
+  return async (batch, store) => {
+    if (!apmState().active) return inner(batch, store);
+    const flush = startFlush(
+      batch.map((p) => p.ctx.value(COMMIT_WAIT)),
+      batch.length,
+    );
+    try {
+      await flush.run(() => inner(batch, store));
+    } catch (err) {
+      flush.end(err);
+      throw err;
+    }
+    flush.end();
+  };
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Twirp errors.
@@ -451,10 +527,10 @@ export class TwirpReplyError extends Error {
 }
 
 /**
- * Errors of unsampled requests are captured within a budget (a token bucket), so an error storm under stress
- * costs at most this many error events per second; every error of a sampled request is captured.
+ * A token bucket: at most `perSecond` takes per second on average, bursts up to `perSecond`. Bounds the APM events
+ * that do not scale with the sample rate (errors of unsampled requests, flush transactions).
  */
-export class ErrorBudget {
+export class TokenBucket {
   private tokens: number;
   private last: number;
   constructor(
@@ -474,8 +550,12 @@ export class ErrorBudget {
   }
 }
 
+/**
+ * Errors of unsampled requests are captured within this budget, so an error storm under stress costs at most this
+ * many error events per second; every error of a sampled request is captured.
+ */
 export const UNSAMPLED_ERRORS_PER_SECOND = 20;
-const unsampledErrors = new ErrorBudget(UNSAMPLED_ERRORS_PER_SECOND);
+const unsampledErrors = new TokenBucket(UNSAMPLED_ERRORS_PER_SECOND);
 
 function captureTwirpError(request: FastifyRequest, t: RequestTrace | undefined, code: string, status: number, error: unknown): void {
   const agent = apmAgent();
@@ -489,6 +569,8 @@ function captureTwirpError(request: FastifyRequest, t: RequestTrace | undefined,
     if (run !== undefined) labels.bench_run = run;
     if (stage !== undefined) labels.bench_stage = stage;
   }
+  const cause = error instanceof Error ? errorCode(error.cause) : undefined;
+  if (cause !== undefined) labels.cause_code = cause;
   const err = error instanceof Error ? error : new TwirpReplyError(code, status);
   agent.captureError(err, {
     // Unsampled: null = no parent, even if some context leaked into this hook.
@@ -516,11 +598,23 @@ const ERROR = Symbol('pageview.trace.error');
 type ErrorCarrier = FastifyRequest & { [ERROR]?: unknown };
 
 function wrapHandler(route: RouteOptions): void {
+  if (!route.url.startsWith(TWIRP_PREFIX)) return;
   const handler = route.handler;
   route.handler = function tracedHandler(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
     const t = requestTrace(request);
-    if (t === undefined || t.otelContext === undefined) return handler.call(this, request, reply);
-    return context.with(t.otelContext, handler, this, request, reply);
+    const result: unknown = handler.call(this, request, reply);
+    if (t === undefined || t.otelContext === undefined) return result;
+    // The handler does not run inside the transaction's context: every span here gets its parent explicitly, and
+    // entering a context per request would cost an AsyncLocalStorage run for nothing.
+    // Keep what a sampled handler threw: the error handler answers with a Twirp body and Fastify's onError hook
+    // does not run for it, so this is where the original error (message, stack, cause) is still at hand.
+    if (result instanceof Promise) {
+      return result.catch((err: unknown) => {
+        (request as ErrorCarrier)[ERROR] = err;
+        throw err;
+      });
+    }
+    return result;
   };
 }
 
@@ -549,7 +643,12 @@ export const tracingPlugin: FastifyPluginCallback = (fastify, _opts, done) => {
     if (status >= 400 && request.url.startsWith(TWIRP_PREFIX)) {
       const t = requestTrace(request);
       const error = (request as ErrorCarrier)[ERROR];
-      const code = twirpCodeFromBody(payload) ?? errorCode(error) ?? `http_${status}`;
+      const decorated = (request as { twirpCode?: unknown }).twirpCode;
+      const code =
+        (typeof decorated === 'string' && decorated !== 'ok' ? decorated : undefined) ??
+        twirpCodeFromBody(payload) ??
+        errorCode(error) ??
+        `http_${status}`;
       if (t !== undefined) {
         t.twirpCode = code;
         t.error = error;

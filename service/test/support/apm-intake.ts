@@ -69,6 +69,10 @@ export class ApmIntake {
   intakeRequests = 0;
   /** Events dropped because MAX_EVENTS was reached. */
   overflow = 0;
+  /** Intake body bytes received (as sent, compressed). */
+  bytes = 0;
+  /** False: drain and count bytes only, parse nothing (for overhead measurements). */
+  readonly capture: boolean;
   mode: IntakeMode = 'ok';
   /** Delay before answering in `slow` mode (ms). */
   slowMs = 2_000;
@@ -78,7 +82,8 @@ export class ApmIntake {
   private waiters: Array<() => void> = [];
   port = 0;
 
-  private constructor() {
+  private constructor(capture: boolean) {
+    this.capture = capture;
     this.server = createServer((req, res) => this.onRequest(req, res));
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -86,8 +91,8 @@ export class ApmIntake {
     });
   }
 
-  static async start(): Promise<ApmIntake> {
-    const intake = new ApmIntake();
+  static async start(opts: { capture?: boolean } = {}): Promise<ApmIntake> {
+    const intake = new ApmIntake(opts.capture ?? true);
     await new Promise<void>((resolve, reject) => {
       intake.server.once('error', reject);
       intake.server.listen(0, '127.0.0.1', () => resolve());
@@ -155,6 +160,16 @@ export class ApmIntake {
       return;
     }
     this.intakeRequests += 1;
+    req.on('data', (chunk: Buffer) => {
+      this.bytes += chunk.length;
+    });
+    if (!this.capture && this.mode === 'ok') {
+      req.on('end', () => {
+        res.writeHead(202);
+        res.end();
+      });
+      return;
+    }
     if (this.mode === 'stall') {
       // Read and discard the body (so the agent keeps streaming), never answer.
       this.stalled.add(res);

@@ -1,0 +1,176 @@
+// What Elastic APM costs on the Push route with MySQL, measured side by side in one run:
+//   node --import tsx service/perf/apm-overhead.ts [--rounds 3] [--seconds 8] [--connections 100]
+//       [--variant 'name:ENV=value,ENV2=value']...   (extra APM-on variants, to price a single setting)
+// A throwaway MariaDB, a capture intake server, and the service started (with the preload) three ways:
+// APM off (no server URL), APM on at the default edge sample rate, APM on at 100% sampling. wrk runs alternate
+// between them, round after round, so machine noise hits all three alike; the ratios of median throughput are
+// printed. Goals (from the issue): default >= 0.85x of off, 100% >= 0.4x of off.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { MariaDb } from '../test/support/mariadb';
+import { ApmIntake } from '../test/support/apm-intake';
+import { startService, type ServiceProcess } from '../test/support/apm-service';
+
+interface Variant {
+  name: string;
+  env: Record<string, string>;
+  svc?: ServiceProcess;
+  rps: number[];
+  /** Service CPU time per answered request (µs): steadier than throughput on a shared machine. */
+  cpuUs: number[];
+  errors: number;
+}
+
+interface WrkResult {
+  rps: number;
+  requests: number;
+  non2xx: number;
+  socketErrors: number;
+}
+
+const LUA = `wrk.method = "POST"
+wrk.body = '{"property":"news","section":1,"id":1}'
+wrk.headers["Content-Type"] = "application/json"
+`;
+
+function wrk(url: string, luaPath: string, connections: number, seconds: number): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'wrk',
+      ['-t2', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', luaPath, `${url}/twirp/stats.StatsService/Push`],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+    const guard = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(guard);
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+      if (code !== 0 || rps === null) return reject(new Error(`wrk failed (${code}): ${out}`));
+      const requests = /(\d+) requests in/.exec(out);
+      const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      resolve({
+        rps: Number(rps[1]),
+        requests: requests ? Number(requests[1]) : 0,
+        non2xx: non2xx ? Number(non2xx[1]) : 0,
+        socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+      });
+    });
+  });
+}
+
+/** `name:ENV=value,ENV2=value` -> an APM-on variant with those settings. */
+export function parseVariant(spec: string, intakeUrl: string): Variant {
+  const colon = spec.indexOf(':');
+  if (colon <= 0) throw new Error(`--variant ${JSON.stringify(spec)}: expected name:ENV=value[,ENV=value]`);
+  const env: Record<string, string> = { ELASTIC_APM_SERVER_URL: intakeUrl };
+  for (const pair of spec.slice(colon + 1).split(',').filter((p) => p !== '')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--variant ${JSON.stringify(spec)}: ${JSON.stringify(pair)} is not ENV=value`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return { name: spec.slice(0, colon), env, rps: [], cpuUs: [], errors: 0 };
+}
+
+/** utime + stime of a process, in seconds (from /proc; clock ticks are 1/100 s on Linux). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start at index 2 of this split.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function formatReport(variants: Variant[], base: Variant, opts: { connections: number; seconds: number }): string {
+  const lines = [
+    `Push with MySQL, wrk -t2 -c${opts.connections} -d${opts.seconds}s, rounds alternating`,
+    'throughput ratio = median req/s vs APM off; cpu ratio = APM-off CPU per request / this CPU per request',
+    '',
+  ];
+  const width = Math.max(...variants.map((v) => v.name.length)) + 2;
+  for (const v of variants) {
+    const ratio = median(v.rps) / median(base.rps);
+    const cpuRatio = median(base.cpuUs) / median(v.cpuUs);
+    lines.push(
+      `${v.name.padEnd(width)} ${median(v.rps).toFixed(0).padStart(6)} req/s  ratio ${ratio.toFixed(3)}x  ` +
+        `| ${median(v.cpuUs).toFixed(0).padStart(5)} µs cpu/req  cpu ratio ${cpuRatio.toFixed(3)}x  ` +
+        `| runs [${v.rps.map((r) => r.toFixed(0)).join(', ')}]  errors ${v.errors}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '8' },
+      connections: { type: 'string', default: '100' },
+      variant: { type: 'string', multiple: true, default: [] },
+    },
+  });
+  const rounds = Math.min(Math.max(Number(values.rounds) || 3, 1), 20);
+  const seconds = Math.min(Math.max(Number(values.seconds) || 8, 1), 120);
+  const connections = Math.min(Math.max(Number(values.connections) || 100, 1), 1000);
+
+  const dir = await mkdtemp(join(tmpdir(), 'pvlab-apm-overhead-'));
+  const luaPath = join(dir, 'push.lua');
+  await writeFile(luaPath, LUA);
+  const db = await MariaDb.start();
+  // The intake only counts bytes here: parsing what the agent sends would take CPU from the service under test.
+  const intake = await ApmIntake.start({ capture: false });
+  const variants: Variant[] = [
+    { name: 'APM off', env: {}, rps: [], cpuUs: [], errors: 0 },
+    { name: 'APM default sampling', env: { ELASTIC_APM_SERVER_URL: intake.url }, rps: [], cpuUs: [], errors: 0 },
+    {
+      name: 'APM 100% sampling',
+      env: { ELASTIC_APM_SERVER_URL: intake.url, ELASTIC_APM_TRANSACTION_SAMPLE_RATE: '1.0' },
+      rps: [],
+      cpuUs: [],
+      errors: 0,
+    },
+  ];
+  for (const spec of values.variant ?? []) variants.push(parseVariant(spec, intake.url));
+  try {
+    for (const v of variants) v.svc = await startService({ MYSQL_URL: db.url, LOG_LEVEL: 'warn', ...v.env });
+    // Warm-up (JIT, pool, agent connection), not counted.
+    for (const v of variants) await wrk(v.svc!.url, luaPath, connections, Math.min(3, seconds));
+    for (let r = 0; r < rounds; r++) {
+      // Rotate the order each round so no variant always runs first after a pause.
+      const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
+      for (const v of order) {
+        const cpuBefore = await cpuSeconds(v.svc!.pid);
+        const res = await wrk(v.svc!.url, luaPath, connections, seconds);
+        const cpu = (await cpuSeconds(v.svc!.pid)) - cpuBefore;
+        v.rps.push(res.rps);
+        v.cpuUs.push(res.requests > 0 ? (cpu * 1e6) / res.requests : Number.NaN);
+        v.errors += res.non2xx + res.socketErrors;
+      }
+    }
+    process.stdout.write(`${formatReport(variants, variants[0]!, { connections, seconds })}\n`);
+    process.stdout.write(`intake: ${intake.intakeRequests} intake requests, ${intake.bytes} bytes received\n`);
+  } finally {
+    for (const v of variants) await v.svc?.stop();
+    await intake.stop();
+    await db.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
