@@ -1,0 +1,95 @@
+// Logs: secrets never reach a line; every line of a traced request carries the ECS trace fields.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import Fastify from 'fastify';
+import { createLogger, loggerOptions, redactUrl, traceLogFields } from '../src/telemetry/logging';
+import { tracingPlugin } from '../src/telemetry/tracing';
+
+function sink(): { lines: () => Record<string, unknown>[]; raw: () => string; write(s: string): void } {
+  const chunks: string[] = [];
+  return {
+    write(s: string) {
+      chunks.push(s);
+    },
+    raw: () => chunks.join(''),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+describe('redaction', () => {
+  it('masks the password of a URL and keeps its shape', () => {
+    assert.equal(redactUrl('mysql://app:s3cr3t@db.internal:3306/stats'), 'mysql://app:***@db.internal:3306/stats');
+    assert.equal(redactUrl('mysql://root@127.0.0.1:3306/test'), 'mysql://root@127.0.0.1:3306/test');
+    assert.equal(redactUrl('http://127.0.0.1:8200'), 'http://127.0.0.1:8200');
+    assert.equal(redactUrl('not a url but has user:pw@host'), '[redacted]');
+  });
+
+  it('keeps passwords, tokens and auth headers out of log lines', () => {
+    const out = sink();
+    const log = createLogger({ logLevel: 'info' }, out);
+    log.info({ mysqlUrl: 'mysql://app:s3cr3t-1@db:3306/stats' }, 'config');
+    log.info({ config: { mysqlUrl: 'mysql://app:s3cr3t-2@db:3306/stats', pool: { max: 8 } } }, 'nested config');
+    log.info({ req: { method: 'POST', headers: { authorization: 'Bearer s3cr3t-3', cookie: 's3cr3t-4', host: 'x' } } }, 'req');
+    log.info({ db: { password: 's3cr3t-5', user: 'app' }, secretToken: 's3cr3t-6', apm: { apiKey: 's3cr3t-7' } }, 'misc');
+    log.info({ url: 'mysql://app:s3cr3t-8@db/stats' }, 'url');
+    const raw = out.raw();
+    assert.doesNotMatch(raw, /s3cr3t/);
+    const lines = out.lines();
+    assert.equal(lines[0]!.mysqlUrl, 'mysql://app:***@db:3306/stats');
+    assert.deepEqual((lines[1]!.config as Record<string, unknown>).pool, { max: 8 }, 'other fields are untouched');
+    const headers = (lines[2]!.req as { headers: Record<string, string> }).headers;
+    assert.equal(headers.host, 'x');
+    assert.equal(headers.authorization, '[redacted]');
+    assert.equal((lines[3]!.db as Record<string, string>).user, 'app');
+  });
+
+  it('keeps the level and base fields of the service logger', () => {
+    const opts = loggerOptions({ logLevel: 'warn' });
+    assert.equal(opts.level, 'warn');
+    assert.deepEqual(opts.base, { service: 'pageview' });
+  });
+});
+
+describe('trace fields', () => {
+  it('ECS names; transaction.id only when a transaction exists', () => {
+    assert.deepEqual(traceLogFields({ traceId: 'a'.repeat(32), transactionId: undefined }), { 'trace.id': 'a'.repeat(32) });
+    assert.deepEqual(traceLogFields({ traceId: 'a'.repeat(32), transactionId: 'b'.repeat(16) }), {
+      'trace.id': 'a'.repeat(32),
+      'transaction.id': 'b'.repeat(16),
+    });
+  });
+
+  it('every line of a request with a traceparent carries trace.id, Fastify\'s own lines included', async () => {
+    const out = sink();
+    const app = Fastify({ loggerInstance: createLogger({ logLevel: 'info' }, out) });
+    await app.register(tracingPlugin);
+    app.post('/twirp/stats.StatsService/Push', async (request) => {
+      request.log.info({ step: 'decode' }, 'decoded');
+      request.log.warn({ step: 'commit' }, 'slow commit');
+      return {};
+    });
+    try {
+      const traceId = '0af7651916cd43dd8448eb211c80319c';
+      await app.inject({
+        method: 'POST',
+        url: '/twirp/stats.StatsService/Push',
+        headers: { traceparent: `00-${traceId}-b7ad6b7169203331-00` },
+        payload: {},
+      });
+      await app.inject({ method: 'POST', url: '/twirp/stats.StatsService/Push', payload: {} });
+      const lines = out.lines().filter((l) => l.reqId !== undefined);
+      const [first, second] = [lines.filter((l) => l.reqId === lines[0]!.reqId), lines.filter((l) => l.reqId !== lines[0]!.reqId)];
+      assert.ok(first.length >= 4, `incoming, decoded, slow commit, completed: got ${first.length}`);
+      for (const l of first) assert.equal(l['trace.id'], traceId, JSON.stringify(l));
+      assert.ok(second.length >= 4);
+      for (const l of second) assert.equal(l['trace.id'], undefined, 'no traceparent, not sampled: no trace id');
+    } finally {
+      await app.close();
+    }
+  });
+});
