@@ -10,9 +10,11 @@ export const PUSH_PATH = '/twirp/stats.StatsService/Push';
 export async function startApp(
   env: Record<string, string | undefined>,
   opts: Partial<AppOptions> = {},
+  setup?: (app: FastifyInstance) => void,
 ): Promise<{ app: FastifyInstance; base: string }> {
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
   const app = await buildApp({ config, defaultMetrics: false, ...opts });
+  setup?.(app);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
   if (addr === null || typeof addr === 'string') throw new Error('no address');
