@@ -142,6 +142,8 @@ test('MySQL 8 with max_connections set (and overridable), Elastic 8.15 or later,
   assert.match(exporterCmd, /--mysqld\.address=mysql:3306/);
   const init = readFileSync(join(ROOT, 'compose', 'mysql', 'init', '01-exporter.sql'), 'utf8');
   assert.match(init, /CREATE USER IF NOT EXISTS 'exporter'/);
+  // ... with the reserved connection, so a full server (1040) is still observed.
+  assert.match(init, /GRANT CONNECTION_ADMIN ON \*\.\* TO 'exporter'/);
   assert.match(exporterCmd, /--mysqld\.username=exporter/);
 });
 
