@@ -36,7 +36,9 @@ test('arrivals follow the schedule exactly: rate x duration requests, latency ~ 
   assert.equal(srv.counts.requests, 200);
   assert.equal(r.rate.target, 100);
   assert.equal(r.rate.achieved, 100);
-  assert.ok(r.latency_ms.p50 >= 99.5 && r.latency_ms.p50 < 150, `p50 ${r.latency_ms.p50}`);
+  // never below the server's 100 ms (a coordinated-omission "correction" would report ~52 ms); no upper
+  // bound: the machine is shared, and noise only adds
+  assert.ok(r.latency_ms.p50 >= 99.5, `p50 ${r.latency_ms.p50}`);
   assert.ok(r.service_time_ms, 'service time recorded');
   assert.ok(r.service_time_ms.p50 >= 99.5 && r.service_time_ms.p50 <= r.latency_ms.p50, `service p50 ${r.service_time_ms.p50}`);
   assert.equal(r.model, 'open');
@@ -56,9 +58,10 @@ test('a one-second stall shows in open-model latency, while the closed model hid
   assert.ok(ro.latency_ms.max >= 950, `open max ${ro.latency_ms.max}`);
   assert.ok(ro.latency_ms.p90 >= 300, `open p90 ${ro.latency_ms.p90}`);
   assert.equal(ro.counts.sent, 300);
-  // closed: only the 2 requests in flight saw the stall, so p90 stays near the 20 ms the server normally takes
+  // closed: only the 2 requests in flight saw the stall, so its p90 stays with the normal 20 ms answers,
+  // far below the open model's
   assert.ok(rc.latency_ms.max >= 950, `closed max ${rc.latency_ms.max}`);
-  assert.ok(rc.latency_ms.p90 < 100, `closed p90 ${rc.latency_ms.p90}`);
+  assert.ok(rc.latency_ms.p90 * 2 < ro.latency_ms.p90, `closed p90 ${rc.latency_ms.p90} open p90 ${ro.latency_ms.p90}`);
 });
 
 test('a ramp plans (r0 + r1) / 2 x duration arrivals, fewer early than late', async (t) => {

@@ -3,21 +3,24 @@
 // client down and hide its own slowness (coordinated omission).
 //
 // - Latency is measured from each request's intended start (its slot in the schedule), service time from the
-//   moment it was handed to the connection pool; both go into microsecond HDR histograms.
+//   moment it is written to a connected socket; both go into microsecond HDR histograms. A wait for a
+//   connection (see connection-set.ts) is in latency, not in service time.
 // - A high-resolution clock (performance.now) decides what is due; the scheduler wakes on a timer and starts
 //   every due arrival in one batch, so timer granularity (>= 1 ms) never lowers the rate.
-// - In flight is capped at `maxInFlight` (one connection per in-flight request, undici Pool); an arrival that
-//   finds the cap reached is not sent and counts as `dropped` (k6's dropped_iterations).
-// - Each request has a deadline (request timeout); a sweeper aborts expired requests, which count as timeouts.
+// - In flight (waiting for a connection or on the wire) is capped at `maxInFlight`, and so are connections; an
+//   arrival that finds the cap reached is not sent and counts as `dropped` (k6's dropped_iterations).
+// - Each request has a deadline (intended start + request timeout); a sweeper aborts expired requests, which
+//   count as timeouts.
 // - When the stage's time is up, no new arrivals start; requests in flight get until their deadline to finish
 //   and are recorded (achieved rate = answers / stage duration). Abort ends them at once.
-import { Pool } from 'undici';
+import type { Client } from 'undici';
 import type { StageResult, StageSpec } from '../types';
 import { StageRecorder } from '../metrics/stage-recorder';
 import { twirpCodeOf } from '../metrics/twirp-code';
 import { RequestBuilder } from '../request-builder';
 import { PUSH_PATH, type StageContext } from './stage-context';
 import { ArrivalSchedule } from './arrival-schedule';
+import { ConnectionSet, type Waiter } from './connection-set';
 
 export const MAX_RATE = 1_000_000;
 export const MAX_IN_FLIGHT = 10_000;
@@ -45,19 +48,146 @@ class StageAbort extends Error {
   readonly code = 'BENCH_STAGE_ABORTED';
 }
 
-/** One request in flight, also a node of the in-flight list (ordered by send time, so by deadline). */
-interface InFlight {
-  intended: number;
-  sent: number;
-  deadline: number;
-  status: number;
-  bytes: number;
-  body: Buffer[] | null;
-  bodyLen: number;
-  abort: ((err?: Error) => void) | null;
-  done: boolean;
-  prev: InFlight | null;
-  next: InFlight | null;
+/**
+ * One arrival from its intended start to its end: queued for a connection, then on the wire. It is also a node
+ * of the stage's in-flight list (ordered by intended start, so by deadline) and the undici dispatch handler for
+ * its request (prototype methods: no closures allocated per request).
+ */
+class Arrival implements Waiter {
+  sent = 0;
+  status = 0;
+  bytes = 0;
+  body: Buffer[] | null = null;
+  bodyLen = 0;
+  abortFn: ((err?: Error) => void) | null = null;
+  client: Client | null = null;
+  done = false;
+  prev: Arrival | null = null;
+  next: Arrival | null = null;
+
+  constructor(
+    private readonly stage: OpenStageRun,
+    readonly intended: number,
+    readonly deadline: number,
+    private readonly headers: Record<string, string>,
+    private readonly payload: Buffer,
+  ) {}
+
+  /** A connection is ours: send. */
+  use(client: Client): void {
+    this.client = client;
+    this.sent = performance.now();
+    client.dispatch({ path: PUSH_PATH, method: 'POST', headers: this.headers, body: this.payload }, this as never);
+  }
+
+  // undici dispatch handler (the callback form the core calls directly)
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort;
+    // actual send: the request is being written to a connected socket now
+    this.sent = performance.now();
+    if (this.done) abort(new StageAbort('aborted'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true; // 1xx: the real answer follows
+    this.status = statusCode;
+    let n = 17; // status line
+    for (let i = 0; i < rawHeaders.length; i++) n += rawHeaders[i].length + 2;
+    this.bytes += n;
+    if (statusCode >= 300) this.body = [];
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.bytes += chunk.length;
+    if (this.body && this.bodyLen < MAX_ERROR_BODY) {
+      this.body.push(chunk);
+      this.bodyLen += chunk.length;
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    this.stage.answered(this);
+  }
+
+  onError(err: Error): void {
+    this.stage.failed(this, err);
+  }
+
+  /** End it from outside (timeout, stage abort): counted once, its connection (if any) is torn down. */
+  cancel(err: Error): void {
+    const abort = this.abortFn;
+    this.stage.failed(this, err);
+    abort?.(err);
+  }
+}
+
+/** The bookkeeping of one open-model stage: in-flight list, recording, connection hand-back. */
+class OpenStageRun {
+  inFlight = 0;
+  head: Arrival | null = null;
+  tail: Arrival | null = null;
+  private settled: (() => void) | null = null;
+
+  constructor(readonly rec: StageRecorder, readonly conns: ConnectionSet) {}
+
+  add(a: Arrival): void {
+    a.prev = this.tail;
+    if (this.tail) this.tail.next = a; else this.head = a;
+    this.tail = a;
+    this.inFlight++;
+  }
+
+  /**
+   * Takes `a` out of flight and hands its connection on. After a failure the hand-over waits a turn: an abort
+   * destroys the socket after our onError returns, and a request dispatched in between would die with it.
+   */
+  private end(a: Arrival, failed: boolean): boolean {
+    if (a.done) return false;
+    a.done = true;
+    if (a.prev) a.prev.next = a.next; else this.head = a.next;
+    if (a.next) a.next.prev = a.prev; else this.tail = a.prev;
+    a.prev = a.next = null;
+    this.inFlight--;
+    if (a.client) {
+      const c = a.client;
+      a.client = null;
+      if (failed) setImmediate(() => this.conns.release(c));
+      else this.conns.release(c);
+    }
+    if (this.inFlight === 0 && this.settled) this.settled();
+    return true;
+  }
+
+  answered(a: Arrival): void {
+    if (!this.end(a, false)) return;
+    const now = performance.now();
+    const code = a.status >= 200 && a.status < 300 ? 'ok' : twirpCodeOf(a.status, a.body ? Buffer.concat(a.body) : undefined);
+    this.rec.onResponse(a.status, code, a.bytes, (now - a.intended) * 1000, (now - a.sent) * 1000);
+  }
+
+  failed(a: Arrival, err: Error): void {
+    if (!this.end(a, true)) return;
+    if (err instanceof TimeoutAbort) this.rec.onTimeout();
+    else if (err instanceof StageAbort) this.rec.onAbandoned(1);
+    else this.rec.onSocketError(errorCode(err), true);
+  }
+
+  /** Expire arrivals past their deadline; the list is in intended-start order, so they are at its head. */
+  sweep(now: number): void {
+    while (this.head && this.head.deadline <= now) this.head.cancel(new TimeoutAbort('request timed out'));
+  }
+
+  abortAll(): void {
+    while (this.head) this.head.cancel(new StageAbort('stage aborted'));
+  }
+
+  /** Resolves when nothing is in flight. */
+  drained(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => { this.settled = resolve; });
+  }
 }
 
 export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise<StageResult> {
@@ -76,18 +206,18 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
   }
 
   const base = new URL(ctx.target);
-  const origin = base.origin;
   const builder = new RequestBuilder(ctx.request, { runId: ctx.runId, stage: stage.name });
   const timeoutMs = ctx.request.timeoutMs;
   const schedule = new ArrivalSchedule(r0, stage.rampTo, stage.durationMs);
-  const pool = new Pool(origin, {
-    connections: maxInFlight,
-    pipelining: 1,
-    keepAliveTimeout: 30_000,
-    // our own deadline (the sweeper) is the request timeout; undici's are backstops slightly beyond it
-    headersTimeout: timeoutMs + 1000,
-    bodyTimeout: timeoutMs + 1000,
-    connect: { timeout: Math.min(timeoutMs + 1000, 30_000) },
+  const conns = new ConnectionSet(base.origin, {
+    maxConnections: maxInFlight,
+    client: {
+      keepAliveTimeout: 30_000,
+      // our own deadline (the sweeper) is the request timeout; undici's are backstops slightly beyond it
+      headersTimeout: timeoutMs + 1000,
+      bodyTimeout: timeoutMs + 1000,
+      connect: { timeout: Math.min(timeoutMs + 1000, 30_000) },
+    },
   });
   // bytes a request's head adds to its body (request line, host, the bench headers, content-length)
   const headOverhead = Buffer.byteLength(
@@ -95,103 +225,19 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
     `x-bench-run: ${ctx.runId}\r\nx-bench-stage: ${stage.name}\r\ntraceparent: 00-${'0'.repeat(32)}-${'0'.repeat(16)}-01\r\n` +
     'content-length: 00\r\n\r\n');
 
-  let rec!: StageRecorder;
   let start = 0;
-  let inFlight = 0;
-  let head: InFlight | null = null;
-  let tail: InFlight | null = null;
-  let settled: (() => void) | null = null;
-
-  const unlink = (r: InFlight): void => {
-    if (r.prev) r.prev.next = r.next; else head = r.next;
-    if (r.next) r.next.prev = r.prev; else tail = r.prev;
-    r.prev = r.next = null;
-    inFlight--;
-    if (inFlight === 0 && settled) settled();
-  };
-
-  const finishOk = (r: InFlight): void => {
-    if (r.done) return;
-    r.done = true;
-    unlink(r);
-    const now = performance.now();
-    const code = r.status >= 200 && r.status < 300 ? 'ok' : twirpCodeOf(r.status, r.body ? Buffer.concat(r.body) : undefined);
-    rec.onResponse(r.status, code, r.bytes, (now - r.intended) * 1000, (now - r.sent) * 1000);
-  };
-
-  const finishErr = (r: InFlight, err: Error): void => {
-    if (r.done) return;
-    r.done = true;
-    unlink(r);
-    if (err instanceof TimeoutAbort) rec.onTimeout();
-    else if (err instanceof StageAbort) rec.onAbandoned(1);
-    else rec.onSocketError(errorCode(err), true);
-  };
+  let run!: OpenStageRun;
 
   const send = (intendedAbs: number): void => {
-    if (inFlight >= maxInFlight) {
-      rec.onDropped();
+    if (run.inFlight >= maxInFlight) {
+      run.rec.onDropped();
       return;
     }
     const req = builder.next();
-    const now = performance.now();
-    const r: InFlight = {
-      intended: intendedAbs, sent: now, deadline: now + timeoutMs, status: 0, bytes: 0, body: null, bodyLen: 0,
-      abort: null, done: false, prev: tail, next: null,
-    };
-    if (tail) tail.next = r; else head = r;
-    tail = r;
-    inFlight++;
-    rec.onSent(req.body.length + headOverhead);
-    pool.dispatch({ path: PUSH_PATH, method: 'POST', headers: req.headers, body: req.body }, {
-      onConnect(abort: (err?: Error) => void) {
-        r.abort = abort;
-        if (r.done) abort(new StageAbort('aborted'));
-      },
-      onHeaders(statusCode: number, rawHeaders: Buffer[]) {
-        if (statusCode < 200) return true; // 1xx: the real answer follows
-        r.status = statusCode;
-        let n = 17; // status line
-        for (let i = 0; i < rawHeaders.length; i++) n += rawHeaders[i].length + 2;
-        r.bytes += n;
-        if (statusCode >= 300) r.body = [];
-        return true;
-      },
-      onData(chunk: Buffer) {
-        r.bytes += chunk.length;
-        if (r.body && r.bodyLen < MAX_ERROR_BODY) {
-          r.body.push(chunk);
-          r.bodyLen += chunk.length;
-        }
-        return true;
-      },
-      onComplete() {
-        finishOk(r);
-      },
-      onError(err: Error) {
-        finishErr(r, err);
-      },
-    } as never);
-  };
-
-  // expire requests past their deadline; the list is in send order, so expired ones are at its head
-  const sweep = (): void => {
-    const now = performance.now();
-    while (head && head.deadline <= now) {
-      const r = head;
-      const abort = r.abort;
-      finishErr(r, new TimeoutAbort('request timed out'));
-      abort?.(new TimeoutAbort('request timed out'));
-    }
-  };
-
-  const abortAll = (): void => {
-    while (head) {
-      const r = head;
-      const abort = r.abort;
-      finishErr(r, new StageAbort('stage aborted'));
-      abort?.(new StageAbort('stage aborted'));
-    }
+    const a = new Arrival(run, intendedAbs, intendedAbs + timeoutMs, req.headers, req.body);
+    run.add(a);
+    run.rec.onSent(req.body.length + headOverhead);
+    conns.acquire(a);
   };
 
   let next = 0;
@@ -211,7 +257,7 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
       return;
     }
     stopped = true;
-    rec.end(Math.min(performance.now(), start + stage.durationMs));
+    run.rec.end(Math.min(performance.now(), start + stage.durationMs));
     windowDone();
   };
 
@@ -240,19 +286,20 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
   const onAbort = (): void => {
     aborted = true;
     endWindow();
-    abortAll();
+    run.abortAll();
   };
   const ticker = setInterval(() => {
     try {
-      ctx.onTick(rec.snapshot(schedule.rateAt(performance.now() - start)));
+      ctx.onTick(run.rec.snapshot(schedule.rateAt(performance.now() - start)));
     } catch {
       // a tick consumer must not break the stage
     }
   }, 1000);
-  const sweeper = setInterval(sweep, SWEEP_MS);
+  const sweeper = setInterval(() => run.sweep(performance.now()), SWEEP_MS);
 
   start = performance.now();
-  rec = new StageRecorder({ name: stage.name, model: 'open', startedAt: start });
+  const rec = new StageRecorder({ name: stage.name, model: 'open', startedAt: start });
+  run = new OpenStageRun(rec, conns);
   if (ctx.signal.aborted) onAbort();
   else {
     ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -266,15 +313,13 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
       clearImmediate(wake as NodeJS.Immediate);
     }
     // settle: in-flight requests finish or hit their deadline (the sweeper keeps running), or abort ends them
-    if (inFlight > 0) {
-      await new Promise<void>((resolve) => { settled = resolve; });
-    }
+    await run.drained();
   } finally {
     clearInterval(ticker);
     clearInterval(sweeper);
     ctx.signal.removeEventListener('abort', onAbort);
-    abortAll();
-    await Promise.race([pool.destroy().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+    run.abortAll();
+    await Promise.race([conns.destroy().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
   const elapsed = rec.elapsedMs();
