@@ -144,7 +144,7 @@ test('the wire format: headers, snappy + WriteRequest, sorted labels, increasing
   t.after(() => cap.server.close());
   const warned: unknown[] = [];
   const out = prometheusRemoteWriteOutput({
-    url: cap.url,
+    url: cap.url.replace('http://', 'http://bench:s%3Acret@'),
     intervalMs: 100,
     // run and profile are the run's own: an equal value passes silently, a different one is ignored with a warning
     runLabels: { host: 'h1', profile: 'smoke', run: 'other' },
@@ -176,6 +176,7 @@ test('the wire format: headers, snappy + WriteRequest, sorted labels, increasing
     assert.equal(r.headers['content-encoding'], 'snappy');
     assert.equal(r.headers['content-type'], 'application/x-protobuf');
     assert.equal(r.headers['x-prometheus-remote-write-version'], '0.1.0');
+    assert.equal(r.headers.authorization, `Basic ${Buffer.from('bench:s:cret').toString('base64')}`);
   }
   const byKey = new Map<string, { value: number; timestamp: number }[]>();
   for (const r of cap.requests) {

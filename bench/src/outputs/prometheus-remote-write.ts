@@ -277,6 +277,15 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new RemoteWriteError(REMOTE_WRITE_ERROR_CODES.BAD_OPTIONS, `--prometheus-rw: must be http(s), got ${url.protocol}`);
   }
+  // fetch refuses URLs with credentials: user:password in the URL becomes Basic auth (remote write receivers
+  // behind a proxy often want it).
+  const headers: Record<string, string> = { ...REMOTE_WRITE_HEADERS };
+  if (url.username) {
+    const creds = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    headers.Authorization = `Basic ${Buffer.from(creds).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  }
   const intervalMs = bounded('intervalMs', opts.intervalMs, DEFAULT_INTERVAL_MS, 100, 60_000);
   const timeoutMs = bounded('timeoutMs', opts.timeoutMs, DEFAULT_TIMEOUT_MS, 100, 60_000);
   const maxQueued = bounded('maxQueuedBatches', opts.maxQueuedBatches, DEFAULT_MAX_QUEUED, 1, 100);
@@ -386,7 +395,7 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
     try {
       const res = await fetch(url, {
         method: 'POST',
-        headers: REMOTE_WRITE_HEADERS,
+        headers,
         body,
         signal: AbortSignal.any([stopAbort.signal, AbortSignal.timeout(timeoutMs)]),
       });
