@@ -172,3 +172,19 @@ test('bad rates are refused with a stable code', async () => {
       (e: unknown) => e instanceof OpenStageError && e.code === 'BENCH_OPEN_STAGE_INVALID');
   }
 });
+
+test('a refused connection fails each arrival once, by code, and the schedule goes on', async () => {
+  const net = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as import('node:net').AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const s = stage({ rate: 100, durationMs: 1000 });
+  const r = await runOpenStage(s, ctx(`http://127.0.0.1:${port}`, s));
+  assert.equal(r.counts.sent + r.counts.dropped, 100);
+  assert.equal(r.counts.errors, r.counts.sent);
+  assert.equal(r.by_error_code.ECONNREFUSED, r.counts.sent);
+  assert.equal(r.counts.ok, 0);
+});
