@@ -43,6 +43,8 @@ export interface Config {
   allowedProperties: readonly string[];
   trustProxy: TrustProxy;
   drainTimeoutMs: number;
+  /** Longest time to receive a whole request (headers and body); bounds slow senders (Node's requestTimeout). */
+  requestTimeoutMs: number;
   memoryStoreCapacity: number;
 }
 
@@ -76,6 +78,7 @@ export const INT_VARS = {
   BUFFER_CAPACITY: { def: 10_000, min: 1, max: 1_000_000 },
   BODY_LIMIT_BYTES: { def: 4_096, min: 64, max: 1_048_576 },
   DRAIN_TIMEOUT_MS: { def: 10_000, min: 100, max: 300_000 },
+  REQUEST_TIMEOUT_MS: { def: 30_000, min: 1_000, max: 300_000 },
   MEMORY_STORE_CAPACITY: { def: 1_000_000, min: 1, max: 50_000_000 },
 } as const;
 
@@ -180,6 +183,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowedProperties,
     trustProxy,
     drainTimeoutMs: int('DRAIN_TIMEOUT_MS'),
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS'),
     memoryStoreCapacity: int('MEMORY_STORE_CAPACITY'),
   };
   if (problems.length > 0) throw new ConfigError(problems);
