@@ -143,6 +143,11 @@ export function loadConfig(env: Env = process.env): Config {
     maxConcurrentFlushes: int('BATCH_MAX_CONCURRENT_FLUSHES'),
     bufferCapacity: int('BUFFER_CAPACITY'),
   };
+  if (batch.maxConcurrentFlushes > pool.connectionLimit) {
+    problems.push(
+      `BATCH_MAX_CONCURRENT_FLUSHES=${batch.maxConcurrentFlushes}: must not exceed DB_POOL_MAX (${pool.connectionLimit}); each flush holds a connection`,
+    );
+  }
   if (batch.bufferCapacity < batch.maxRows) {
     problems.push(`BUFFER_CAPACITY=${batch.bufferCapacity}: must be at least BATCH_MAX_ROWS (${batch.maxRows})`);
   }

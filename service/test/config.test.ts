@@ -48,6 +48,7 @@ test('one error lists every bad variable at once', () => {
 test('cross-field rules: idle limit <= pool limit, buffer >= batch', () => {
   assert.throws(() => loadConfig({ DB_POOL_MAX: '4', DB_POOL_IDLE_MAX: '5' }), /DB_POOL_IDLE_MAX/);
   assert.throws(() => loadConfig({ BATCH_MAX_ROWS: '100', BUFFER_CAPACITY: '50' }), /BUFFER_CAPACITY/);
+  assert.throws(() => loadConfig({ DB_POOL_MAX: '2', BATCH_MAX_CONCURRENT_FLUSHES: '3' }), /BATCH_MAX_CONCURRENT_FLUSHES/);
 });
 
 test('parses lists and proxies', () => {
