@@ -149,11 +149,18 @@ async function main(): Promise<void> {
     await wrk(pushUrl, script, { ...o, duration: 3 });
     await wrk(bareUrl, script, { ...o, duration: 3 });
     const rowsBefore = Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
-    const atRest = await timeScrape(metricsUrl);
+    await timeScrape(metricsUrl); // the first scrape pays for lazy initialisation
+    const restTimes: number[] = [];
+    let restBytes = 0;
+    for (let i = 0; i < 5; i++) {
+      const t = await timeScrape(metricsUrl);
+      restTimes.push(t.ms);
+      restBytes = t.bytes;
+    }
+    const atRest = { ms: median(restTimes), bytes: restBytes };
 
     const pushRps: number[] = [];
     const bareRps: number[] = [];
-    let pushOk = 0;
     const lines: string[] = [];
     const scrapes: number[] = [];
     for (let r = 0; r < o.rounds; r++) {
@@ -171,10 +178,8 @@ async function main(): Promise<void> {
       const p = await pushRun;
       await scrapeLoop;
       pushRps.push(p.rps);
-      pushOk += Math.round(p.rps * o.duration) - p.non2xx; // approximate; exact count comes from /metrics below
       lines.push(`round ${r + 1} push: ${p.rps.toFixed(0)} req/s p50 ${p.p50} p99 ${p.p99} non-2xx ${p.non2xx} socket errors: ${p.socketErrors}`);
     }
-    void pushOk;
     const metrics = await (await fetch(metricsUrl)).text();
     const accepted = Number(/pageview_pushes_total\{result="accepted",twirp_code="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
     const batches = /pageview_batch_size_sum (\S+)\npageview_batch_size_count (\S+)/.exec(metrics);
@@ -191,8 +196,10 @@ async function main(): Promise<void> {
       `mean rows per flush: ${batches ? (Number(batches[1]) / Number(batches[2])).toFixed(1) : '?'}`,
       `mean flush duration: ${flushes ? ((Number(flushes[1]) / Number(flushes[2])) * 1000).toFixed(2) : '?'} ms`,
       `service settings: ${Object.entries(process.env).filter(([k]) => /^(BATCH_|DB_POOL_|BUFFER_)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`,
-      `accepted pushes (all runs incl. warm-up): ${accepted}; rows in incoming: ${rowsAfter} (${rowsAfter === accepted ? 'equal' : 'MISMATCH'}; ${rowsAfter - rowsBefore} during measured rounds)`,
-      `/metrics scrape: ${atRest.ms.toFixed(1)} ms at rest (${atRest.bytes} bytes); under load median ${median(scrapes).toFixed(1)} ms, max ${Math.max(...scrapes).toFixed(1)} ms over ${scrapes.length} scrapes`,
+      // wrk closes its connections at the end of a run with Pushes in flight: those are committed (the write
+      // ignores disconnects) but never answered, so rows may exceed accepted answers, never the reverse.
+      `accepted pushes (all runs incl. warm-up): ${accepted}; rows in incoming: ${rowsAfter} (${rowsAfter >= accepted ? 'every accepted Push stored' : 'MISSING ROWS'}; ${rowsAfter - rowsBefore} during measured rounds)`,
+      `/metrics scrape: median ${atRest.ms.toFixed(1)} ms at rest over 5 scrapes (${atRest.bytes} bytes); under load median ${median(scrapes).toFixed(1)} ms, max ${Math.max(...scrapes).toFixed(1)} ms over ${scrapes.length} scrapes`,
     ];
     process.stdout.write(out.join('\n') + '\n');
   } finally {
