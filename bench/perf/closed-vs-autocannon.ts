@@ -10,12 +10,17 @@ const connections = argValue('connections', 100);
 const duration = argValue('duration', 10);
 const rounds = argValue('rounds', 5);
 const PUSH = '/twirp/stats.StatsService/Push';
-const BODY = '{"property":"news","section":1,"id":1}';
+// the same headers and body size the bench sends (its trace ids and keys vary per request; these are fixed)
+const BODY = '{"property":"weather","section":512,"id":123456}';
+const HEADERS = [
+  'content-type=application/json', 'x-bench-run=perf', 'x-bench-stage=bench',
+  'traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+];
 
 async function cli(url: string): Promise<number> {
   const out = await runChild(path.join(ROOT, 'node_modules', '.bin', 'autocannon'), [
     '-j', '-c', String(connections), '-d', String(duration), '-m', 'POST',
-    '-H', 'content-type=application/json', '-b', BODY, url + PUSH,
+    ...HEADERS.flatMap((h) => ['-H', h]), '-b', BODY, url + PUSH,
   ], (duration + 60) * 1000);
   const r = JSON.parse(out.trim().split('\n').pop()!) as { requests: { total: number }; duration: number; errors: number; non2xx: number };
   if (r.errors > 0 || r.non2xx > 0) process.stdout.write(`#   cli: ${r.errors} errors, ${r.non2xx} non-2xx\n`);
