@@ -4,6 +4,9 @@
 // scrape at rest and under load, and checks rows in `incoming` against the 200 answers wrk counted.
 //
 //   node --import tsx service/perf/push-vs-bare.ts [--rounds 3] [--duration 10] [--connections 100] [--threads 2]
+//                                                  [--store mysql|memory]
+// `--store memory` runs the service on its embedded store: the same comparison without the database, which
+// separates the HTTP/Twirp cost from the commit cost.
 //
 // Extra env (BATCH_*, DB_POOL_*) is passed to the service, so defaults can be compared.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -59,8 +62,8 @@ async function wrk(url: string, script: string, o: { threads: number; connection
     rps: num(/Requests\/sec:\s+([\d.]+)/),
     non2xx: num(/Non-2xx or 3xx responses:\s+(\d+)/),
     socketErrors: /Socket errors:(.*)/.exec(stdout)?.[1]?.trim() ?? 'none',
-    p50: /50%\s+(\S+)/.exec(stdout)?.[1] ?? '?',
-    p99: /99%\s+(\S+)/.exec(stdout)?.[1] ?? '?',
+    p50: /^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '?',
+    p99: /^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '?',
   };
 }
 
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '100' },
       threads: { type: 'string', default: '2' },
+      store: { type: 'string', default: 'mysql' },
       'bare-server': { type: 'string' },
     },
   });
@@ -124,11 +128,14 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
-    db = await MariaDb.start();
+    const useMysql = values.store !== 'memory';
+    if (useMysql) db = await MariaDb.start();
+    const rowCount = async (): Promise<number> =>
+      db === undefined ? Number.NaN : Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
     const servicePort = await freePort();
     const barePort = await freePort();
     service = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'src', 'main.ts')], {
-      env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', MYSQL_URL: db.url, LOG_LEVEL: 'warn' },
+      env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', MYSQL_URL: db?.url ?? '', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     bare = spawn(process.execPath, ['--import', 'tsx', __filename, '--bare-server', String(barePort)], {
@@ -148,7 +155,7 @@ async function main(): Promise<void> {
     // Warm both (JIT, pool connections, InnoDB) before measuring.
     await wrk(pushUrl, script, { ...o, duration: 3 });
     await wrk(bareUrl, script, { ...o, duration: 3 });
-    const rowsBefore = Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
+    const rowsBefore = await rowCount();
     await timeScrape(metricsUrl); // the first scrape pays for lazy initialisation
     const restTimes: number[] = [];
     let restBytes = 0;
@@ -184,21 +191,23 @@ async function main(): Promise<void> {
     const accepted = Number(/pageview_pushes_total\{result="accepted",twirp_code="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
     const batches = /pageview_batch_size_sum (\S+)\npageview_batch_size_count (\S+)/.exec(metrics);
     const flushes = /pageview_flush_duration_seconds_sum (\S+)\npageview_flush_duration_seconds_count (\S+)/.exec(metrics);
-    const rowsAfter = Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
+    const rowsAfter = await rowCount();
     const mb = median(bareRps);
     const mp = median(pushRps);
     const out = [
       `wrk -t${o.threads} -c${o.connections} -d${o.duration}s, body ${BODY}, ${o.rounds} alternating rounds`,
       ...lines,
       `median bare: ${mb.toFixed(0)} req/s`,
-      `median push (MySQL, durable ack): ${mp.toFixed(0)} req/s`,
+      `median push (${useMysql ? 'MySQL, durable ack' : 'embedded memory store'}): ${mp.toFixed(0)} req/s`,
       `ratio push/bare: ${(mp / mb).toFixed(2)}x`,
       `mean rows per flush: ${batches ? (Number(batches[1]) / Number(batches[2])).toFixed(1) : '?'}`,
       `mean flush duration: ${flushes ? ((Number(flushes[1]) / Number(flushes[2])) * 1000).toFixed(2) : '?'} ms`,
       `service settings: ${Object.entries(process.env).filter(([k]) => /^(BATCH_|DB_POOL_|BUFFER_)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`,
       // wrk closes its connections at the end of a run with Pushes in flight: those are committed (the write
       // ignores disconnects) but never answered, so rows may exceed accepted answers, never the reverse.
-      `accepted pushes (all runs incl. warm-up): ${accepted}; rows in incoming: ${rowsAfter} (${rowsAfter >= accepted ? 'every accepted Push stored' : 'MISSING ROWS'}; ${rowsAfter - rowsBefore} during measured rounds)`,
+      useMysql
+        ? `accepted pushes (all runs incl. warm-up): ${accepted}; rows in incoming: ${rowsAfter} (${rowsAfter >= accepted ? 'every accepted Push stored' : 'MISSING ROWS'}; ${rowsAfter - rowsBefore} during measured rounds)`
+        : `accepted pushes (all runs incl. warm-up): ${accepted}`,
       `/metrics scrape: median ${atRest.ms.toFixed(1)} ms at rest over 5 scrapes (${atRest.bytes} bytes); under load median ${median(scrapes).toFixed(1)} ms, max ${Math.max(...scrapes).toFixed(1)} ms over ${scrapes.length} scrapes`,
     ];
     process.stdout.write(out.join('\n') + '\n');
