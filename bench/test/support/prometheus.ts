@@ -231,13 +231,15 @@ export interface DashboardPromQuery {
   refId: string;
   /** as written in the dashboard, with Grafana variables */
   expr: string;
+  /** Grafana evaluates it once, at the end of the time range (stat and table panels), not as a range */
+  instant: boolean;
 }
 
 interface PanelLike {
   title?: string;
   type?: string;
   datasource?: { type?: string; uid?: string } | null;
-  targets?: { refId?: string; expr?: string; datasource?: { type?: string; uid?: string } | null }[];
+  targets?: { refId?: string; expr?: string; instant?: boolean; range?: boolean; datasource?: { type?: string; uid?: string } | null }[];
   panels?: PanelLike[];
 }
 
@@ -258,7 +260,13 @@ export function dashboardPromQueries(file: string, dashboard: { title?: string; 
     for (const t of p.targets ?? []) {
       const ds = t.datasource ?? p.datasource;
       if (ds?.type !== 'prometheus') continue;
-      out.push({ dashboard: file, panel: p.title ?? '(untitled)', refId: t.refId ?? '?', expr: t.expr ?? '' });
+      out.push({
+        dashboard: file,
+        panel: p.title ?? '(untitled)',
+        refId: t.refId ?? '?',
+        expr: t.expr ?? '',
+        instant: t.instant === true && t.range !== true,
+      });
     }
   }
   return out;
