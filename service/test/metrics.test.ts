@@ -68,7 +68,7 @@ test('counters are exact after known traffic', async () => {
   const idle = metricValue(text, 'db_client_connection_count', { db_client_connection_state: 'idle' });
   const used = metricValue(text, 'db_client_connection_count', { db_client_connection_state: 'used' });
   const max = metricValue(text, 'db_client_connection_max');
-  assert.equal(max, 8);
+  assert.equal(max, 10);
   assert.ok(idle >= 1, 'the pool keeps idle connections');
   assert.ok(used <= max && idle + used <= max, `idle ${idle} used ${used} max ${max}`);
   assert.equal(metricValue(text, 'db_client_connection_pending_requests'), 0);
