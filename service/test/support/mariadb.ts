@@ -68,6 +68,9 @@ export class MariaDb {
   static async start(opts: MariaDbOptions = {}): Promise<MariaDb> {
     const dir = await mkdtemp(join(tmpdir(), 'pvlab-mariadb-'));
     await mkdir(join(dir, 'data'));
+    // Each server gets its own tmpdir: bootstraps running side by side in one /tmp have been seen to collide
+    // (`Unknown table 'mysql.tmp_user_sys'`).
+    await mkdir(join(dir, 'tmp'));
     const installDb = findBinary(['mariadb-install-db', 'mysql_install_db']);
     await run(
       installDb,
@@ -78,6 +81,7 @@ export class MariaDb {
         '--skip-test-db',
         '--user=root',
         '--innodb-log-file-size=16M',
+        `--tmpdir=${join(dir, 'tmp')}`,
       ],
       { timeout: 60_000 },
     );
@@ -111,6 +115,7 @@ export class MariaDb {
       '--innodb-buffer-pool-size=64M',
       '--innodb-log-file-size=16M',
       '--innodb-flush-log-at-trx-commit=1',
+      `--tmpdir=${join(this.dir, 'tmp')}`,
       `--max-connections=${this.opts.maxConnections ?? 151}`,
       `--log-error=${join(this.dir, 'error.log')}`,
       ...(this.opts.args ?? []),
