@@ -54,8 +54,6 @@ function pushRequest(): protobuf.Type {
   return pushRequestType;
 }
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
 /** Random ids come from a pooled crypto buffer: one syscall per ~170 requests instead of one per request. */
 class IdSource {
   private pool = Buffer.alloc(4096);
@@ -65,15 +63,14 @@ class IdSource {
       crypto.randomFillSync(this.pool);
       this.pos = 0;
     }
-    let s = '';
+    const from = this.pos;
+    this.pos += bytes;
     let zero = true;
-    for (let i = 0; i < bytes; i++) {
-      const b = this.pool[this.pos++];
-      if (b !== 0) zero = false;
-      s += HEX[b];
+    for (let i = from; i < this.pos; i++) {
+      if (this.pool[i] !== 0) { zero = false; break; }
     }
     // all-zero ids are invalid in W3C trace context
-    return zero ? this.hex(bytes) : s;
+    return zero ? this.hex(bytes) : this.pool.toString('hex', from, this.pos);
   }
 }
 
@@ -145,8 +142,11 @@ export class RequestBuilder {
       const property = invalid ? '' : this.spec.properties[pi];
       return { body: Buffer.from(pushRequest().encode({ property, section, id }).finish()), invalid };
     }
-    const property = invalid ? '""' : this.jsonProps[pi];
-    return { body: Buffer.from(`{"property":${property},"section":${section},"id":${id}}`), invalid };
+    return { body: Buffer.from(this.jsonBody(invalid, pi, section, id)), invalid };
+  }
+
+  private jsonBody(invalid: boolean, pi: number, section: number, id: number): string {
+    return `{"property":${invalid ? '""' : this.jsonProps[pi]},"section":${section},"id":${id}}`;
   }
 
   private traceparent(): { traceId: string; value: string } {
@@ -176,6 +176,16 @@ export class RequestBuilder {
       this.rawHost = host;
       this.rawHead = `POST ${PUSH_PATH} HTTP/1.1\r\nHost: ${headerValue(host)}\r\nConnection: keep-alive\r\n` +
         `Content-Type: ${this.contentType}\r\nx-bench-run: ${this.runId}\r\nx-bench-stage: ${this.stage}\r\ntraceparent: `;
+    }
+    if (this.spec.contentType === 'json') {
+      // JSON: one string, one encode (the same draws, in the same order, as nextBody)
+      const r = this.random;
+      const invalid = this.spec.invalidShare > 0 && r() < this.spec.invalidShare;
+      const pi = Math.floor(r() * this.spec.properties.length);
+      const section = 1 + Math.floor(r() * this.spec.sections);
+      const id = 1 + Math.floor(r() * this.spec.ids);
+      const json = this.jsonBody(invalid, pi, section, id);
+      return Buffer.from(`${this.rawHead}${this.traceparent().value}\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
     }
     const { body } = this.nextBody();
     const head = `${this.rawHead}${this.traceparent().value}\r\nContent-Length: ${body.length}\r\n\r\n`;

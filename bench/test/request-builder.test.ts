@@ -107,3 +107,12 @@ test('a bad spec is refused with every problem listed', () => {
     (e: unknown) => e instanceof RequestSpecError && e.code === 'BENCH_REQUEST_SPEC_INVALID' && e.problems.length === 4,
   );
 });
+
+test('nextRaw draws the same seeded bodies as next', () => {
+  const a = new RequestBuilder(spec({ invalidShare: 0.3 }), { runId: 'r', stage: 's' });
+  const b = new RequestBuilder(spec({ invalidShare: 0.3 }), { runId: 'r', stage: 's' });
+  for (let i = 0; i < 200; i++) {
+    const raw = a.nextRaw('h:1');
+    assert.equal(raw.subarray(raw.indexOf('\r\n\r\n') + 4).toString(), b.next().body.toString());
+  }
+});
