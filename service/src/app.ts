@@ -13,6 +13,7 @@ import { makePushHandler } from './pageviews/push-handler';
 import { resolveRemoteIp } from './pageviews/remote-ip';
 import { ServiceMetrics } from './telemetry/metrics';
 import { loggerOptions } from './telemetry/logging';
+import { tracedFlush, tracingPlugin } from './telemetry/tracing';
 import { TwirpError, twirpError } from './twirp/errors';
 import { sendTwirpError } from './twirp/reply';
 
@@ -57,6 +58,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: false,
   });
 
+  // Tracing first: it wraps the handlers of the routes added after it (service/src/telemetry/tracing.ts).
+  await app.register(tracingPlugin);
+
   const metrics = new ServiceMetrics({ defaultMetrics: opts.defaultMetrics });
   const store = opts.store ?? createStore(config, metrics);
   const committer = new GroupCommitter(
@@ -70,7 +74,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         }
       },
     },
-    opts.flush ?? flushBatch,
+    opts.flush ?? tracedFlush(flushBatch),
   );
   metrics.bind({
     bufferDepth: () => committer.depth,

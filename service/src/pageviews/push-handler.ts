@@ -3,7 +3,8 @@
 // client hanging up does not cancel it.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Context } from '../context/context';
-import { withoutCancel } from '../context/context';
+import { withoutCancel, withValue } from '../context/context';
+import { COMMIT_WAIT, requestTrace, startCommitWait, timedSpan } from '../telemetry/tracing';
 import { requestValues } from '../context/request-context';
 import { StoreError } from '../db/store';
 import { CONTENT_TYPES, encodingOf, type TwirpEncoding } from '../twirp/content-type';
@@ -74,8 +75,19 @@ export function writeErrorToTwirp(err: unknown): TwirpError {
 export function makePushHandler(deps: PushDeps) {
   return async function push(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const encoding = requestEncoding(request);
-    const fields = validatePush(decodePush(encoding, request.body), deps.allowedProperties);
-    await commitPush(withoutCancel(request.ctx!), deps, fields);
+    // Spans for sampled requests only (no-ops otherwise); the commit wait rides with the row to its flush.
+    const trace = requestTrace(request);
+    const decoded = timedSpan(trace, 'decode', () => decodePush(encoding, request.body));
+    const fields = timedSpan(trace, 'validate', () => validatePush(decoded, deps.allowedProperties));
+    const wait = startCommitWait(trace);
+    const ctx = withoutCancel(request.ctx!);
+    try {
+      await commitPush(wait === undefined ? ctx : withValue(ctx, COMMIT_WAIT, wait), deps, fields);
+    } catch (err) {
+      wait?.end(err);
+      throw err;
+    }
+    wait?.end();
     request.twirpCode = 'ok';
     // PushResponse is empty: `{}` in JSON, zero bytes in protobuf.
     return reply.header('content-type', CONTENT_TYPES[encoding]).send(encoding === 'json' ? '{}' : Buffer.alloc(0));

@@ -160,9 +160,11 @@ export class ApmIntake {
       return;
     }
     this.intakeRequests += 1;
-    req.on('data', (chunk: Buffer) => {
-      this.bytes += chunk.length;
-    });
+    if (this.mode !== 'stall') {
+      req.on('data', (chunk: Buffer) => {
+        this.bytes += chunk.length;
+      });
+    }
     if (!this.capture && this.mode === 'ok') {
       req.on('end', () => {
         res.writeHead(202);
@@ -171,10 +173,11 @@ export class ApmIntake {
       return;
     }
     if (this.mode === 'stall') {
-      // Read and discard the body (so the agent keeps streaming), never answer.
+      // Never read the body, never answer: the agent's writes back up through TCP as against a hung server.
+      req.removeAllListeners('data');
+      req.pause();
       this.stalled.add(res);
       res.once('close', () => this.stalled.delete(res));
-      req.resume();
       return;
     }
     const input = req.headers['content-encoding'] === 'gzip' ? req.pipe(createGunzip()) : req;

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { freePort } from './mariadb';
 
-export const REPO_ROOT = process.env.PVLAB_SCRATCH_ROOT ?? resolve(__dirname, '..', '..', '..');
+export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 export const PRELOAD = './service/src/telemetry/apm-preload.cjs';
 
 export interface ServiceProcess {
