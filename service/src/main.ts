@@ -2,6 +2,7 @@
 // flush the write buffer and close the pool, then exit 0; past DRAIN_TIMEOUT_MS the process exits 1.
 import { buildApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
+import { apmStartupReport, flushApm } from './telemetry/apm';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -32,8 +33,10 @@ async function main(): Promise<void> {
     }, config.drainTimeoutMs);
     timer.unref();
     app.close().then(
-      () => {
+      async () => {
         app.log.info({ signal }, 'stopped cleanly');
+        // The last transactions of the drain reach the APM server; bounded, so a dead server cannot hold the exit.
+        await flushApm();
         process.exit(0);
       },
       (err: unknown) => {
@@ -56,6 +59,8 @@ async function main(): Promise<void> {
     { store: app.store.kind, batch: config.batch, pool: config.mysqlUrl ? config.pool : undefined },
     'pageview service started',
   );
+  const apm = apmStartupReport();
+  app.log[apm.level](apm.fields, apm.msg);
 }
 
 main().catch((err: unknown) => {
