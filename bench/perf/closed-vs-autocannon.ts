@@ -2,6 +2,7 @@
 // duration, same kind of request (a POST with a Push JSON body), alternating which goes first each round.
 // Prints every run and the ratio of median requests/s (bench / CLI); the goal is >= 0.95.
 // Usage: node --import tsx bench/perf/closed-vs-autocannon.ts [--connections 100] [--duration 10] [--rounds 5]
+//        [--settle 3  (seconds the bench process sleeps after start-up, before its stage)]
 import path from 'node:path';
 import type { StageResult } from '../src/types';
 import { argValue, load, median, ROOT, runChild, startBareServer } from './perf-support';
@@ -9,6 +10,7 @@ import { argValue, load, median, ROOT, runChild, startBareServer } from './perf-
 const connections = argValue('connections', 100);
 const duration = argValue('duration', 10);
 const rounds = argValue('rounds', 5);
+const settle = process.argv.includes('--settle') ? argValue('settle', 3) : 3;
 const PUSH = '/twirp/stats.StatsService/Push';
 // the same headers and body size the bench sends (its trace ids and keys vary per request; these are fixed)
 const BODY = '{"property":"weather","section":512,"id":123456}';
@@ -31,6 +33,8 @@ async function bench(url: string): Promise<number> {
   const out = await runChild(process.execPath, [
     '--import', 'tsx', path.join(__dirname, 'stage-child.ts'),
     '--target', url, '--model', 'closed', '--connections', String(connections), '--duration', String(duration),
+    // let the TypeScript compile burst even out before the stage (see stage-child.ts); the CLI needs none
+    '--settle', String(settle),
   ], (duration + 60) * 1000);
   const r = JSON.parse(out.trim().split('\n').pop()!) as StageResult;
   if (r.counts.errors > 0) process.stdout.write(`#   bench: ${r.counts.errors} errors\n`);
@@ -39,7 +43,7 @@ async function bench(url: string): Promise<number> {
 
 async function main(): Promise<void> {
   const server = await startBareServer();
-  process.stdout.write(`# closed model vs autocannon CLI: ${connections} connections, ${duration} s, ${rounds} rounds, bare server pid ${server.pid}; load ${load()}\n`);
+  process.stdout.write(`# closed model vs autocannon CLI: ${connections} connections, ${duration} s, ${rounds} rounds, settle ${settle} s, bare server pid ${server.pid}; load ${load()}\n`);
   const cliRates: number[] = [];
   const benchRates: number[] = [];
   for (let i = 0; i < rounds; i++) {

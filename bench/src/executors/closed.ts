@@ -6,8 +6,8 @@
 // - Request bytes: each Client's `getRequestBuffer` is replaced in `setupClient` so every request gets a fresh
 //   seeded body and traceparent without autocannon's generic per-request rebuild (`setupRequest` re-assembles
 //   headers through Object.assign/Object.entries and Buffer.concat on every request).
-// - Latency: the Client's 'response' event carries the send-to-answer time from process.hrtime as a float of
-//   ms; we record it in microseconds into our own HDR histogram. autocannon's histogram holds whole ms, and its
+// - Latency: the 'response' event carries the send-to-answer time from process.hrtime as a float of ms; we
+//   record it in microseconds into our own HDR histogram. autocannon's histogram holds whole ms, and its
 //   coordinated-omission correction (only active with a rate) is never enabled here.
 // - Twirp code: `verifyBody` receives each answer's body right after its 'response' event (same tick), so a
 //   non-2xx is held for one call and classified from its body; 2xx bodies are never parsed.
@@ -50,7 +50,6 @@ interface AcClient {
   _connect(): void;
   destroy(): void;
   on(event: 'connError', fn: (err: Error) => void): void;
-  on(event: 'response', fn: (status: number, bytes: number, durationMs: number) => void): void;
   on(event: 'timeout', fn: () => void): void;
 }
 
@@ -94,10 +93,6 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
       rec.onSent(buf.length);
       return buf;
     };
-    client.on('response', (status, bytes, durationMs) => {
-      if (status >= 200 && status < 300) rec.onResponse(status, 'ok', bytes, durationMs * 1000);
-      else held = { status, bytes, us: durationMs * 1000 };
-    });
     let backoffMs = 0;
     let waiting: NodeJS.Timeout | null = null;
     // while waiting to reconnect no request is in flight: the client's timer firing then is not a timeout
@@ -139,6 +134,13 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
     };
   };
 
+  // On the instance's tracker rather than on each client: a client's 'response' already has autocannon's own
+  // listener, and an emitter with two listeners copies its listener array on every emit.
+  const onResponse = (_client: unknown, status: number, bytes: number, durationMs: number): void => {
+    if (status >= 200 && status < 300) rec.onResponse(status, 'ok', bytes, durationMs * 1000);
+    else held = { status, bytes, us: durationMs * 1000 };
+  };
+
   const verifyBody = (body: unknown): boolean => {
     if (held !== null) {
       const h = held;
@@ -168,7 +170,8 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
       setupClient: setupClient(inst) as never,
       verifyBody: verifyBody as never,
       skipAggregateResult: true,
-    } as autocannon.Options);
+    } as autocannon.Options) as unknown as NodeJS.EventEmitter & PromiseLike<unknown>; // a thenable emitter
+    tracker.on('response', onResponse);
     inst.done = Promise.resolve(tracker).catch((err: unknown) => {
       failure ??= err;
       finish();
