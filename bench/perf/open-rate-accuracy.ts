@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const rate = Math.round(cap * f);
     const out = await runChild(process.execPath, [
       '--import', 'tsx', path.join(__dirname, 'stage-child.ts'),
-      '--target', server.url, '--model', 'open', '--rate', String(rate), '--duration', String(duration),
+      '--target', server.url, '--model', 'open', '--rate', String(rate), '--duration', String(duration), '--settle', '3',
       ...(process.argv.includes('--max-in-flight') ? ['--max-in-flight', String(argValue('max-in-flight', 1000))] : []),
     ], (duration + 60) * 1000);
     const r = JSON.parse(out.trim().split('\n').pop()!) as StageResult;
