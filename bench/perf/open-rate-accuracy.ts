@@ -4,6 +4,7 @@
 // dropped count, and latency vs service time (their gap is client-side lateness from the schedule).
 // Usage: node --import tsx bench/perf/open-rate-accuracy.ts [--duration 10] [--fractions 0.2,0.4,0.6,0.8,0.9]
 //        [--connections 100] [--calibration 3] [--capacity N  (skip calibration)] [--max-in-flight N]
+//        [--warmup S  (each child first runs S seconds at the same rate, unmeasured)]
 import path from 'node:path';
 import type { StageResult } from '../src/types';
 import { argList, argValue, load, median, ROOT, runChild, startBareServer } from './perf-support';
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
       '--import', 'tsx', path.join(__dirname, 'stage-child.ts'),
       '--target', server.url, '--model', 'open', '--rate', String(rate), '--duration', String(duration), '--settle', '3',
       ...(process.argv.includes('--max-in-flight') ? ['--max-in-flight', String(argValue('max-in-flight', 1000))] : []),
+      ...(process.argv.includes('--warmup') ? ['--warmup', String(argValue('warmup', 3))] : []),
     ], (duration + 60) * 1000);
     const r = JSON.parse(out.trim().split('\n').pop()!) as StageResult;
     const ratio = r.rate.achieved / (r.rate.target ?? rate);

@@ -5,6 +5,8 @@
 //   [--settle S]: seconds to sleep between start-up and the stage (default 0). Start-up compiles TypeScript (about
 //   a second of CPU); on a busy machine the kernel's fair scheduler then holds this process back until the others
 //   have had as much CPU, which would count against the stage. A short sleep lets that even out first.
+//   [--warmup S]: run the same stage for S seconds first and discard its result (JIT-compiled code and open
+//   connections, as any stage after the first of a run has them).
 import { runClosedStage } from '../src/executors/closed';
 import { runOpenStage } from '../src/executors/open';
 import type { StageSpec } from '../src/types';
@@ -31,6 +33,12 @@ async function main(): Promise<void> {
   };
   const settle = process.argv.includes('--settle') ? argValue('settle', 3) : 0;
   if (settle > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(settle, 60) * 1000));
+  const warmup = process.argv.includes('--warmup') ? Math.min(argValue('warmup', 3), 60) * 1000 : 0;
+  if (warmup > 0) {
+    const w: StageSpec = { ...stage, name: 'warmup', durationMs: warmup };
+    const wctx: StageContext = { ...ctx, stage: { ...ctx.stage, name: 'warmup', durationMs: warmup } };
+    await (model === 'closed' ? runClosedStage(w, wctx) : runOpenStage(w, wctx));
+  }
   const result = model === 'closed' ? await runClosedStage(stage, ctx) : await runOpenStage(stage, ctx);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
