@@ -1,7 +1,13 @@
 // The pageview service as a Fastify app that tests build without a port (app.inject) or with one (real sockets).
 // main.ts owns the process; this file owns routes, hooks, the store, the group committer and the metrics registry,
 // and closes what it opened in onClose (after the HTTP server stopped and in-flight requests finished).
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Config } from './config';
 import { createRequestContext } from './context/request-context';
 import { MemoryStore } from './db/memory-store';
@@ -87,6 +93,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorateRequest('twirpCode', null);
   app.decorateRequest('routeLabel', null);
   app.decorateRequest('ctx', null);
+  app.decorateRequest('metricsRecorded', false);
 
   if (store.kind === 'memory') {
     app.log.warn(
@@ -131,18 +138,27 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     closing = true;
   });
   // Hooks on the hot path are callback-style: an async hook costs a promise and a microtask per request.
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    // A client that hung up before its answer gets no 'finish' event, so onResponse never runs for it; its Push
+    // was still committed (withoutCancel), so count it here, where the outcome is known, or /metrics would
+    // report fewer Pushes than rows written.
+    const socket = reply.raw.socket;
+    if (socket === null || socket.destroyed) recordRequest(request, reply);
     done(null, payload);
   });
 
-  // --- metrics for every answered request except scrapes.
-  app.addHook('onResponse', (request, reply, done) => {
+  // --- metrics for every answered request except scrapes, counted exactly once.
+  function recordRequest(request: FastifyRequest, reply: FastifyReply): void {
+    if (request.metricsRecorded) return;
+    request.metricsRecorded = true;
     const route = request.routeLabel ?? request.routeOptions.url ?? 'unmatched';
-    if (route !== METRICS_ROUTE) {
-      metrics.observeRequest(request.method, route, reply.statusCode, request.twirpCode, reply.elapsedTime / 1000);
-      if (route === PUSH_ROUTE) metrics.observePush(request.twirpCode ?? 'internal');
-    }
+    if (route === METRICS_ROUTE) return;
+    metrics.observeRequest(request.method, route, reply.statusCode, request.twirpCode, reply.elapsedTime / 1000);
+    if (route === PUSH_ROUTE) metrics.observePush(request.twirpCode ?? 'internal');
+  }
+  app.addHook('onResponse', (request, reply, done) => {
+    recordRequest(request, reply);
     done();
   });
 

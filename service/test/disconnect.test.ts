@@ -113,6 +113,10 @@ test('clients that hang up while their INSERT runs: the INSERT still commits, on
     const stored = await idsStored(201);
     assert.equal(stored.size, n);
     for (let i = 1; i <= n; i++) assert.equal(stored.get(i), 1, `id ${i}`);
+    // The server's own count agrees with the table: a Push whose client hung up is still an accepted Push.
+    const text = await app.inject({ method: 'GET', url: '/metrics' }).then((r) => r.body);
+    const accepted = text.match(/^pageview_pushes_total\{result="accepted",twirp_code="ok"\} (\d+)$/m);
+    assert.equal(Number(accepted?.[1]), n, 'pageview_pushes_total{result="accepted"} equals the rows written');
   } finally {
     await locker.end();
     await app.close();

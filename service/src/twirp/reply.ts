@@ -9,6 +9,8 @@ declare module 'fastify' {
     twirpCode: string | null;
     /** Route label for metrics when the route pattern is not the truth (e.g. Twirp's bad_route catch-all). */
     routeLabel: string | null;
+    /** Set once the request has been counted in the HTTP and Push metrics (see app.ts). */
+    metricsRecorded: boolean;
   }
 }
 
