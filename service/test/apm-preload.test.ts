@@ -10,6 +10,7 @@ const options = require('../src/telemetry/apm-options.cjs') as {
   parseSampleRate(raw: string | undefined): number;
   parseSpanMinDuration(raw: string | undefined): number;
   parseFlushesPerSecond(raw: string | undefined): number;
+  parseCommitWaitMin(raw: string | undefined): number;
   readPackageJson(): { name: string; version: string };
   agentOptions(env: Record<string, string | undefined>, pkg: { name: string; version: string }): Record<string, unknown>;
 };
@@ -62,6 +63,9 @@ describe('apm options', () => {
     assert.equal(options.parseFlushesPerSecond('50'), 50);
     assert.throws(() => options.parseFlushesPerSecond('1.5'), { code: 'APM_CONFIG_INVALID' });
     assert.throws(() => options.parseFlushesPerSecond('10001'), { code: 'APM_CONFIG_INVALID' });
+    assert.equal(options.parseCommitWaitMin('0'), 0);
+    assert.equal(options.parseCommitWaitMin(undefined), 25);
+    assert.throws(() => options.parseCommitWaitMin('soon'), { code: 'APM_CONFIG_INVALID' });
   });
 
   it('agent options: name and version from package.json, edge-sampled design, bounded queue', () => {

@@ -44,6 +44,20 @@ function parseSpanMinDuration(raw) {
   return n;
 }
 
+/** Commit waits of untraced flushes shorter than this get no span unless TRACE_COMMIT_WAIT_MIN_MS says otherwise. */
+const DEFAULT_COMMIT_WAIT_MIN_MS = 25;
+
+/** TRACE_COMMIT_WAIT_MIN_MS: milliseconds from 0 (a span for every commit wait) to 60000. */
+function parseCommitWaitMin(raw) {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_COMMIT_WAIT_MIN_MS;
+  const text = raw.trim();
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || n > 60000) {
+    throw new ApmConfigError(`TRACE_COMMIT_WAIT_MIN_MS=${JSON.stringify(raw)}: expected milliseconds from 0 to 60000`);
+  }
+  return n;
+}
+
 /** Flush transactions per second unless TRACE_FLUSHES_PER_SECOND says otherwise. */
 const DEFAULT_FLUSHES_PER_SECOND = 20;
 
@@ -102,6 +116,8 @@ module.exports = {
   parseSpanMinDuration,
   DEFAULT_FLUSHES_PER_SECOND,
   parseFlushesPerSecond,
+  DEFAULT_COMMIT_WAIT_MIN_MS,
+  parseCommitWaitMin,
   readPackageJson,
   agentOptions,
   ApmConfigError,

@@ -20,6 +20,8 @@
 //   4xx included; the service captures Twirp errors itself with a `twirp_code` label.
 // - breakdownMetrics=false, captureHeaders=false, captureBody=off, centralConfig=false: less work per request,
 //   no auth headers or bodies leave the process, and no remote setting can change what was decided here.
+// - The service's own spans are few per Push and budgeted (TRACE_SPAN_MIN_DURATION_MS, TRACE_COMMIT_WAIT_MIN_MS,
+//   TRACE_FLUSHES_PER_SECOND; parsed in apm-options.cjs, explained in tracing.ts).
 // - The queue to the APM server is bounded (maxQueueSize, apiRequestSize, apiRequestTime, serverTimeout), so
 //   an APM server that is down or slow costs dropped events, never unbounded memory.
 
@@ -28,6 +30,7 @@ const {
   parseSampleRate,
   parseSpanMinDuration,
   parseFlushesPerSecond,
+  parseCommitWaitMin,
   readPackageJson,
   agentOptions,
 } = require('./apm-options.cjs');
@@ -42,6 +45,7 @@ function start() {
   const sampleRate = parseSampleRate(env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE);
   const spanMinDurationMs = parseSpanMinDuration(env.TRACE_SPAN_MIN_DURATION_MS);
   const flushesPerSecond = parseFlushesPerSecond(env.TRACE_FLUSHES_PER_SECOND);
+  const commitWaitMinMs = parseCommitWaitMin(env.TRACE_COMMIT_WAIT_MIN_MS);
   delete env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE;
   const options = agentOptions(env, readPackageJson());
   const agent = require('elastic-apm-node').start(options);
@@ -55,6 +59,7 @@ function start() {
     sampleRate,
     spanMinDurationMs,
     flushesPerSecond,
+    commitWaitMinMs,
     serviceName: options.serviceName,
     serviceVersion: options.serviceVersion,
     environment: options.environment,

@@ -11,6 +11,8 @@ export interface ApmActive {
   readonly sampleRate: number;
   /** Decode/validate spans shorter than this are not recorded (ms); 0 records all. */
   readonly spanMinDurationMs: number;
+  /** A commit wait whose flush was not traced gets a span only when it failed or took at least this long (ms). */
+  readonly commitWaitMinMs: number;
   /** Most flush transactions per second (a flush is traced only when it holds a sampled request's row). */
   readonly flushesPerSecond: number;
   readonly serviceName: string;
@@ -62,6 +64,7 @@ export function apmStartupReport(env: Record<string, string | undefined> = proce
           environment: state.environment,
           sampleRate: state.sampleRate,
           spanMinDurationMs: state.spanMinDurationMs,
+          commitWaitMinMs: state.commitWaitMinMs,
           flushesPerSecond: state.flushesPerSecond,
         },
       },

@@ -4,17 +4,21 @@
 // Why it is shaped like this (figures in service/perf/apm-overhead.ts):
 // - The agent's incoming-HTTP instrumentation is off (apm-preload.cjs). Every request is decided once, at the
 //   edge: an incoming W3C traceparent decides by its sampled flag (https://www.w3.org/TR/trace-context/#sampled-flag),
-//   otherwise the edge sample rate does. Only sampled requests open a transaction, run inside its context and
-//   create spans; an unsampled request costs a header parse and a few property reads.
+//   otherwise the edge sample rate does. Only sampled requests open a transaction and create spans; an unsampled
+//   request costs a header parse and a few property reads.
 // - Trace propagation is kept for all requests: an unsampled request with a traceparent still logs its trace id.
 // - Spans are created with @opentelemetry/api and reach APM through the agent's OpenTelemetry bridge
-//   (https://www.elastic.co/guide/en/apm/agent/nodejs/current/opentelemetry-bridge.html). Without the agent the
-//   API is a no-op, and nothing here is called for unsampled requests anyway (with the bridge, a span started
-//   with no active transaction would open a new transaction).
-// - Group commit: one flush commits rows of many requests. The flush is its own transaction (OTel batch-consumer
-//   shape: kind CONSUMER, linked to every sampled request's commit-wait span, labelled with its batch size), and
-//   every sampled commit-wait span is labelled with the flush's trace and transaction id. A slow request leads to
-//   its flush (labels.flush_trace_id), the flush leads back to the requests (span links).
+//   (https://www.elastic.co/guide/en/apm/agent/nodejs/current/opentelemetry-bridge.html), always with an explicit
+//   parent: handlers never run inside a context, so no AsyncLocalStorage work per request. Without the agent the
+//   API is a no-op, and nothing here calls it for unsampled requests (with the bridge, a span started with no
+//   active transaction would open a new transaction).
+// - A span event costs about as much as the transaction itself, so fast steps are not spans: decode and validate
+//   become spans only when slower than TRACE_SPAN_MIN_DURATION_MS (the idea of the agent's exit_span_min_duration),
+//   and a commit wait only when its flush is traced, it failed, or it took TRACE_COMMIT_WAIT_MIN_MS.
+// - Group commit: one flush commits rows of many requests. A flush holding a sampled row is its own transaction
+//   (OTel batch-consumer shape: kind CONSUMER, linked to the sampled requests' commit-wait spans, labelled with its
+//   batch size), at most TRACE_FLUSHES_PER_SECOND of them; each linked commit-wait span carries the flush's trace
+//   and transaction id. A slow request leads to its flush (flush_trace_id), the flush back to its requests (links).
 import {
   context,
   createTraceState,
@@ -181,7 +185,14 @@ let cachedBridgeRoot: OtelContext | undefined;
  * spans and context.with() calls need no conversion from a foreign context.
  */
 function bridgeRoot(): OtelContext {
-  cachedBridgeRoot ??= context.with(ROOT_CONTEXT, () => context.active());
+  if (cachedBridgeRoot === undefined) {
+    // Outside any context the active one is the bridge's root. Asking for it this way, rather than through
+    // context.with(), keeps AsyncLocalStorage's promise hooks off until a context is really entered.
+    const active = context.active() as OtelContext & { currTransaction?: () => unknown };
+    const isEmptyBridgeContext =
+      typeof active.currTransaction === 'function' && active.currTransaction() == null && trace.getSpan(active) === undefined;
+    cachedBridgeRoot = isEmptyBridgeContext ? active : context.with(ROOT_CONTEXT, () => context.active());
+  }
   return cachedBridgeRoot;
 }
 
@@ -327,24 +338,60 @@ function spanMinDurationMs(): number {
 // Group commit: the request's wait for its flush, and the flush.
 
 /** A sampled request's wait for the flush that commits its row. */
+/**
+ * A sampled request's wait for the flush that commits its row. Its `commit_wait` span is created only when it
+ * tells something: the flush was traced (the flush links to it and it names the flush), the commit failed, or the
+ * wait was long (TRACE_COMMIT_WAIT_MIN_MS). Otherwise the transaction only gets a `batch_size` label: a span event
+ * per Push would cost about as much as the transaction itself (service/perf/apm-overhead.ts).
+ */
 export class CommitWait {
-  readonly span: Span;
-  constructor(span: Span) {
-    this.span = span;
+  private readonly start = performance.now();
+  private span: Span | undefined;
+  private rows: number | undefined;
+  constructor(private readonly trace: RequestTrace) {}
+
+  /** The span, created now with the wait's start time if it does not exist yet. */
+  materialize(): Span {
+    this.span ??= tracer.startSpan(
+      'commit_wait',
+      { kind: SpanKind.INTERNAL, startTime: this.start },
+      this.trace.otelContext ?? ROOT_CONTEXT,
+    );
+    return this.span;
   }
-  /** Built only when a traced flush links to this wait (the bridge makes a new object per call). */
-  get spanContext(): SpanContext {
-    return this.span.spanContext();
+
+  /** Called by the flush that took this row. */
+  flushStarted(rows: number, flush: { traceId: string; transactionId: string | undefined } | undefined): void {
+    this.rows = rows;
+    if (flush === undefined) return;
+    const span = this.materialize();
+    span.setAttribute('flush_trace_id', flush.traceId);
+    if (flush.transactionId !== undefined) span.setAttribute('flush_transaction_id', flush.transactionId);
+    span.setAttribute('batch_size', rows);
   }
+
   end(error?: unknown): void {
-    new OtelTraceSpan(this.span).end(error);
+    if (this.rows !== undefined && !this.trace.ended) this.trace.transaction?.setLabel('batch_size', this.rows, false);
+    if (this.span === undefined) {
+      // A client that left has an ended transaction: nothing to hang a new span on.
+      if (this.trace.ended) return;
+      if (error === undefined && performance.now() - this.start < commitWaitMinMs()) return;
+    }
+    const span = this.materialize();
+    if (this.rows !== undefined) span.setAttribute('batch_size', this.rows);
+    new OtelTraceSpan(span).end(error);
   }
 }
 
-/** Starts the `commit_wait` span of a sampled request; undefined (nothing to carry) otherwise. */
+function commitWaitMinMs(): number {
+  const state = apmState();
+  return state.active ? state.commitWaitMinMs : 0;
+}
+
+/** Starts the commit wait of a sampled request; undefined (nothing to carry) otherwise. */
 export function startCommitWait(t: RequestTrace | undefined): CommitWait | undefined {
   if (t === undefined || t.otelContext === undefined || t.ended) return undefined;
-  return new CommitWait(tracer.startSpan('commit_wait', { kind: SpanKind.INTERNAL }, t.otelContext));
+  return new CommitWait(t);
 }
 
 /** One flush of the group committer. */
@@ -371,6 +418,20 @@ const UNTRACED_FLUSH: FlushTrace = {
   end() {},
 };
 
+let recordingFlushes = 0;
+
+/**
+ * A traced flush is the only place the service enters a context (the agent's mysql2 span needs it). Entering one
+ * switches on AsyncLocalStorage's promise hooks for the whole process, a cost every request then pays. Nothing
+ * else relies on the active context (every span here gets its parent explicitly), so once no traced flush is
+ * running the agent's storage is switched off again; the next traced flush switches it on. The agent exposes no
+ * public call for this; its run context manager's disable() is what it uses between its own tests.
+ */
+function pauseContextTracking(): void {
+  const agent = apmAgent() as unknown as { _instrumentation?: { _runCtxMgr?: { disable?: () => void } } } | undefined;
+  agent?._instrumentation?._runCtxMgr?.disable?.();
+}
+
 class RecordingFlush implements FlushTrace {
   readonly recording = true;
   readonly traceId: string;
@@ -385,9 +446,12 @@ class RecordingFlush implements FlushTrace {
     this.transactionId = transaction?.ids['transaction.id'] ?? sc.spanId;
   }
   run<T>(fn: () => T): T {
+    recordingFlushes += 1;
     return context.with(this.otelContext, fn);
   }
   end(error?: unknown): void {
+    recordingFlushes -= 1;
+    if (recordingFlushes === 0) pauseContextTracking();
     const code = error === undefined ? undefined : (errorCode(error) ?? 'error');
     if (this.transaction !== undefined) {
       this.transaction.result = code ?? 'ok';
@@ -410,13 +474,11 @@ export function startFlush(waits: Iterable<CommitWait | undefined>, rows: number
   const agent = state.agent;
   if (!flushBudget(state.flushesPerSecond).take()) {
     // Over the flush budget: the waits still say how big their batch was, and that its flush was not traced.
-    for (const w of sampled) {
-      w.span.setAttribute('batch_size', rows);
-      w.span.setAttribute('flush_traced', false);
-    }
+    for (const w of sampled) w.flushStarted(rows, undefined);
     return UNTRACED_FLUSH;
   }
-  const links: Link[] = sampled.slice(0, MAX_FLUSH_LINKS).map((w) => ({ context: w.spanContext }));
+  // Links need span contexts, so the linked waits get their spans now (the flush is traced: they tell something).
+  const links: Link[] = sampled.slice(0, MAX_FLUSH_LINKS).map((w) => ({ context: w.materialize().spanContext() }));
   const span = tracer.startSpan(
     'pageviews.flush',
     {
@@ -438,11 +500,7 @@ export function startFlush(waits: Iterable<CommitWait | undefined>, rows: number
   transaction?.setLabel('batch_size', rows, false);
   transaction?.setLabel('sampled_requests', sampled.length, false);
   const flush = new RecordingFlush(span, otelContext, transaction);
-  for (const w of sampled) {
-    w.span.setAttribute('flush_trace_id', flush.traceId);
-    if (flush.transactionId !== undefined) w.span.setAttribute('flush_transaction_id', flush.transactionId);
-    w.span.setAttribute('batch_size', rows);
-  }
+  for (const w of sampled) w.flushStarted(rows, flush);
   return flush;
 }
 
