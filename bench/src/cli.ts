@@ -309,7 +309,8 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     }),
     jsonOutput({ dir, print: args.json ? io.stdout : undefined }),
   ];
-  if (args.prometheusRw) outputs.push(prometheusRemoteWriteOutput({ url: args.prometheusRw, runLabels: { run_id: runId, profile: profile.name } }));
+  // The output labels every series with the run, profile and stage itself.
+  if (args.prometheusRw) outputs.push(prometheusRemoteWriteOutput({ url: args.prometheusRw }));
   if (args.grafana) outputs.push(grafanaAnnotationsOutput({ url: args.grafana, token: io.env.GRAFANA_TOKEN || undefined }));
   const outputSet = new OutputSet(outputs, { onWarning: (w) => warnLog(w, `output ${w.output} failed in ${w.phase}`) });
 
