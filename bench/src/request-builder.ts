@@ -19,12 +19,16 @@ export interface BuiltRequest {
 export interface RequestBuilderOptions {
   runId: string;
   stage: string;
-  /**
-   * W3C trace flags. '01' (sampled, the default) asks a tracing server to keep every request's trace, so any
-   * request the bench saw fail can be found in APM by its trace id; '00' leaves sampling to the server.
-   */
-  traceFlags?: '00' | '01';
 }
+
+/**
+ * Share of requests sent with the W3C sampled flag when a profile says nothing. A service that honours the flag
+ * traces exactly these, so the bench decides the tracing load it puts on the service. Every request traced
+ * costs the service several times the CPU of an untraced one (service/perf/apm-overhead.ts): sampling all bench
+ * traffic would measure the tracer, not the service. 1% of a few thousand requests a second is still dozens of
+ * traces a second.
+ */
+export const DEFAULT_TRACE_SAMPLE_RATE = 0.01;
 
 export class RequestSpecError extends Error {
   readonly code = 'BENCH_REQUEST_SPEC_INVALID';
@@ -44,6 +48,9 @@ export function requestSpecProblems(spec: RequestSpec): string[] {
   if (!Number.isFinite(spec.seed)) p.push('seed must be a number');
   if (spec.contentType !== 'json' && spec.contentType !== 'protobuf') p.push('contentType must be json or protobuf');
   if (!(spec.timeoutMs > 0)) p.push('timeoutMs must be > 0');
+  if (spec.traceSampleRate !== undefined && !(spec.traceSampleRate >= 0 && spec.traceSampleRate <= 1)) {
+    p.push('traceSampleRate must be in 0..1');
+  }
   return p;
 }
 
@@ -113,7 +120,9 @@ export class RequestBuilder {
   private readonly random: () => number;
   private readonly ids = new IdSource();
   private readonly jsonProps: string[];
-  private readonly traceFlags: string;
+  /** Its own seeded stream, so the sampling decision does not change which bodies a seed draws. */
+  private readonly sampleRandom: () => number;
+  private readonly traceSampleRate: number;
   private readonly runId: string;
   private readonly stage: string;
   private rawHead = '';
@@ -125,7 +134,8 @@ export class RequestBuilder {
     this.contentType = spec.contentType === 'protobuf' ? 'application/protobuf' : 'application/json';
     this.random = sfc32((spec.seed >>> 0) ^ hash32(opts.stage));
     this.jsonProps = spec.properties.map((p) => JSON.stringify(p));
-    this.traceFlags = opts.traceFlags ?? '01';
+    this.sampleRandom = sfc32((spec.seed >>> 0) ^ hash32(`traceparent:${opts.stage}`));
+    this.traceSampleRate = spec.traceSampleRate ?? DEFAULT_TRACE_SAMPLE_RATE;
     this.runId = headerValue(opts.runId);
     this.stage = headerValue(opts.stage);
     if (spec.contentType === 'protobuf') pushRequest();
@@ -151,7 +161,8 @@ export class RequestBuilder {
 
   private traceparent(): { traceId: string; value: string } {
     const traceId = this.ids.hex(16);
-    return { traceId, value: `00-${traceId}-${this.ids.hex(8)}-${this.traceFlags}` };
+    const flags = this.traceSampleRate >= 1 || this.sampleRandom() < this.traceSampleRate ? '01' : '00';
+    return { traceId, value: `00-${traceId}-${this.ids.hex(8)}-${flags}` };
   }
 
   next(): BuiltRequest {

@@ -33,6 +33,11 @@ export interface RequestSpec {
   contentType: 'json' | 'protobuf';
   /** per-request timeout; a request that exceeds it counts as a timeout, not as ok. */
   timeoutMs: number;
+  /**
+   * share (0..1) of requests whose `traceparent` carries the sampled flag. A tracing service honours the flag, so
+   * this is the share of bench requests it traces; absent = DEFAULT_TRACE_SAMPLE_RATE (request-builder.ts).
+   */
+  traceSampleRate?: number;
 }
 
 export interface Profile {

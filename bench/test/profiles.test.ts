@@ -48,7 +48,7 @@ test('every problem is reported at once, each with its path', () => {
       nmae: 'typo',
       abortOnFail: 'yes',
       thresholds: ['p99 < 50ms', 'p98 < 1s', 'error_rate < 150%'],
-      request: { sections: 0, contentType: 'xml', invalidShare: 2, timeout: 'forever', extra: 1 },
+      request: { sections: 0, contentType: 'xml', invalidShare: 2, timeout: 'forever', extra: 1, traceSampleRate: -0.5 },
       stages: [
         { name: 'ok', duration: '1s', connections: 5 },
         { duration: '1s' },
@@ -70,6 +70,7 @@ test('every problem is reported at once, each with its path', () => {
     'request.extra: unknown field',
     'request.sections: must be >= 1',
     'request.invalidShare: must be <= 1',
+    'request.traceSampleRate: must be >= 0',
     'request.contentType: must be "json" or "protobuf"',
     'request.timeout: must be a duration',
     'stages[1]: needs connections (closed model) or rate',

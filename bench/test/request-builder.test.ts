@@ -62,7 +62,7 @@ test('every request carries a fresh W3C traceparent and the run and stage header
   const seen = new Set<string>();
   for (let i = 0; i < 1000; i++) {
     const r = b.next();
-    assert.match(r.headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.match(r.headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
     assert.equal(r.headers.traceparent.slice(3, 35), r.traceId);
     assert.notEqual(r.traceId, '0'.repeat(32));
     seen.add(r.traceId);
@@ -71,6 +71,25 @@ test('every request carries a fresh W3C traceparent and the run and stage header
     assert.equal(r.headers['content-type'], 'application/json');
   }
   assert.equal(seen.size, 1000);
+});
+
+test('the sampled flag is set on traceSampleRate of the requests, without changing the bodies a seed draws', () => {
+  const sampledShare = (rate: number | undefined, n = 20_000) => {
+    const b = new RequestBuilder(spec({ traceSampleRate: rate }), { runId: 'r', stage: 's' });
+    let sampled = 0;
+    for (let i = 0; i < n; i++) if (b.next().headers.traceparent.endsWith('-01')) sampled += 1;
+    return sampled / n;
+  };
+  assert.equal(sampledShare(0), 0);
+  assert.equal(sampledShare(1), 1);
+  const tenth = sampledShare(0.1);
+  assert.ok(tenth > 0.09 && tenth < 0.11, `0.1 gave ${tenth}`);
+  const byDefault = sampledShare(undefined);
+  assert.ok(byDefault > 0.005 && byDefault < 0.015, `the default (0.01) gave ${byDefault}`);
+  const all = bodies(new RequestBuilder(spec({ traceSampleRate: 1 }), { runId: 'r', stage: 's' }), 200);
+  const none = bodies(new RequestBuilder(spec({ traceSampleRate: 0 }), { runId: 'r', stage: 's' }), 200);
+  assert.deepEqual(all, none);
+  assert.throws(() => new RequestBuilder(spec({ traceSampleRate: 2 }), { runId: 'r', stage: 's' }), RequestSpecError);
 });
 
 test('protobuf bodies decode with the service contract to the same keys the JSON builder draws', () => {
@@ -95,7 +114,7 @@ test('nextRaw is a well-formed HTTP/1.1 request whose Content-Length matches its
   const body = raw.subarray(sep + 4);
   assert.match(head, /^POST \/twirp\/stats\.StatsService\/Push HTTP\/1\.1\r\n/);
   assert.match(head, /\r\nHost: 127\.0\.0\.1:8080\r\n/);
-  assert.match(head, /\r\ntraceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n/);
+  assert.match(head, /\r\ntraceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]\r\n/);
   const len = Number(/\r\nContent-Length: (\d+)/.exec(head)?.[1]);
   assert.equal(len, body.length);
   assert.equal((JSON.parse(body.toString()) as { property: string }).property, 'café');

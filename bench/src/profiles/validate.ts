@@ -5,6 +5,7 @@ import type { Model, Profile, RequestSpec, StageSpec } from '../types';
 import { parseThreshold } from '../metrics/thresholds';
 import { describe, parseDuration } from './duration';
 import { defaultMaxInFlight } from '../executors/open';
+import { DEFAULT_TRACE_SAMPLE_RATE } from '../request-builder';
 
 /** Upper bounds that keep a typo from asking for something absurd; every one is far beyond this machine. */
 export const LIMITS = {
@@ -26,12 +27,13 @@ export const DEFAULT_REQUEST: RequestSpec = {
   seed: 1,
   contentType: 'json',
   timeoutMs: 10_000,
+  traceSampleRate: DEFAULT_TRACE_SAMPLE_RATE,
 };
 
 
 const TOP_KEYS = ['$schema', 'name', 'description', 'stages', 'thresholds', 'abortOnFail', 'request', 'breakpoint'];
 const STAGE_KEYS = ['name', 'duration', 'connections', 'rate', 'rampTo', 'maxInFlight', 'thresholds'];
-const REQUEST_KEYS = ['properties', 'sections', 'ids', 'invalidShare', 'seed', 'contentType', 'timeout'];
+const REQUEST_KEYS = ['properties', 'sections', 'ids', 'invalidShare', 'seed', 'contentType', 'timeout', 'traceSampleRate'];
 
 export class ProfileError extends Error {
   readonly code = 'BENCH_PROFILE_INVALID';
@@ -241,6 +243,7 @@ function requestSpec(raw: unknown, err: Err): RequestSpec {
   out.sections = num(r.sections, 'request.sections', err, { integer: true, min: 1, max: LIMITS.keySpace }) ?? out.sections;
   out.ids = num(r.ids, 'request.ids', err, { integer: true, min: 1, max: LIMITS.keySpace }) ?? out.ids;
   out.invalidShare = num(r.invalidShare, 'request.invalidShare', err, { min: 0, max: 1 }) ?? out.invalidShare;
+  out.traceSampleRate = num(r.traceSampleRate, 'request.traceSampleRate', err, { min: 0, max: 1 }) ?? out.traceSampleRate;
   out.seed = num(r.seed, 'request.seed', err, { integer: true, min: 0, max: 2 ** 32 - 1 }) ?? out.seed;
   if (r.contentType !== undefined) {
     if (r.contentType !== 'json' && r.contentType !== 'protobuf') {

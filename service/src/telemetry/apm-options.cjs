@@ -8,7 +8,10 @@ const fs = require('node:fs');
 const GLOBAL_KEY = Symbol.for('pageview-stress-lab.apm');
 
 /** The edge sample rate when ELASTIC_APM_TRANSACTION_SAMPLE_RATE is unset. */
-const DEFAULT_SAMPLE_RATE = 0.1;
+// 1%: each traced request costs the service several times the CPU of an untraced one; measured with
+// service/perf/apm-overhead.ts (wrk, 100 connections, MySQL): 0.01 kept ~1.0x of APM-off throughput, 0.1 kept 0.70x.
+// Raise it for low-traffic services; requests with a sampled traceparent are traced whatever this says.
+const DEFAULT_SAMPLE_RATE = 0.01;
 
 class ApmConfigError extends Error {
   constructor(message) {
