@@ -4,28 +4,8 @@
 // can compare the client's figures with the server's.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-
-/** Twirp error codes and their HTTP status (https://twitchtv.github.io/twirp/docs/spec_v7.html#error-codes). */
-export const TWIRP_STATUS: Record<string, number> = {
-  canceled: 408,
-  unknown: 500,
-  invalid_argument: 400,
-  malformed: 400,
-  deadline_exceeded: 408,
-  not_found: 404,
-  bad_route: 404,
-  already_exists: 409,
-  permission_denied: 403,
-  unauthenticated: 401,
-  resource_exhausted: 429,
-  failed_precondition: 412,
-  aborted: 409,
-  out_of_range: 400,
-  unimplemented: 501,
-  internal: 500,
-  unavailable: 503,
-  dataloss: 500,
-};
+// The service's one code -> HTTP status table (the Twirp spec's), so the test server answers exactly as it would.
+import { TWIRP_STATUS } from '../../../service/src/twirp/errors';
 
 export interface TestServerOptions {
   /** Fixed delay before every answer, in ms (0 = answer at once). */
@@ -101,7 +81,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   };
 
   const twirpError = (res: http.ServerResponse, code: string, msg: string): void => {
-    answer(res, TWIRP_STATUS[code] ?? 500, code, JSON.stringify({ code, msg }), 'application/json');
+    answer(res, (TWIRP_STATUS as Record<string, number>)[code] ?? 500, code, JSON.stringify({ code, msg }), 'application/json');
   };
 
   const server = http.createServer((req, res) => {
