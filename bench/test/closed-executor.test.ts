@@ -60,7 +60,7 @@ test('every request carries a fresh traceparent, the run and stage headers and a
   assert.ok(recent.length >= 20);
   const traces = new Set<string>();
   for (const req of recent) {
-    assert.match(String(req.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.match(String(req.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
     traces.add(String(req.headers.traceparent).slice(3, 35));
     assert.equal(req.headers['x-bench-run'], 'run-closed');
     assert.equal(req.headers['x-bench-stage'], 'headers');

@@ -137,7 +137,7 @@ test('protobuf requests carry the protobuf content type', async (t) => {
   assert.equal(r.counts.ok, 20);
   for (const req of srv.counts.recent) {
     assert.equal(req.headers['content-type'], 'application/protobuf');
-    assert.match(String(req.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.match(String(req.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
     assert.equal(req.headers['x-bench-stage'], 'arrivals');
   }
 });
