@@ -20,10 +20,17 @@ export class MysqlStore implements Store {
     return this.pool.stats();
   }
 
-  async migrate(): Promise<number[]> {
-    const conn = await this.pool.acquire().catch((err: unknown) => {
+  /** A pooled connection; pool and connect failures leave as classified StoreErrors. */
+  private async acquire() {
+    try {
+      return await this.pool.acquire();
+    } catch (err) {
       throw classifyMysqlError(err);
-    });
+    }
+  }
+
+  async migrate(): Promise<number[]> {
+    const conn = await this.acquire();
     try {
       return await applyMigrations(conn);
     } finally {
@@ -34,12 +41,7 @@ export class MysqlStore implements Store {
   async insertBatch(rows: readonly PageviewRow[]): Promise<void> {
     if (rows.length === 0) return;
     const values = rows.map((r) => [r.property, r.section, r.id, r.remoteIp, r.stamp]);
-    let conn;
-    try {
-      conn = await this.pool.acquire();
-    } catch (err) {
-      throw classifyMysqlError(err);
-    }
+    const conn = await this.acquire();
     try {
       await conn.query(INSERT_SQL, [values]);
     } catch (err) {
@@ -51,12 +53,7 @@ export class MysqlStore implements Store {
 
   async checkWritable(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    let conn;
-    try {
-      conn = await this.pool.acquire();
-    } catch (err) {
-      throw classifyMysqlError(err);
-    }
+    const conn = await this.acquire();
     try {
       // Read-only servers report @@read_only = 1; a writable one answers 0.
       const rows = await conn.query<Array<{ ro: number }>>('SELECT @@global.read_only AS ro');
