@@ -15,6 +15,7 @@
 // background, each with a timeout. A failed post is counted and logged, not retried, and never fails the run.
 import pino from 'pino';
 import type { BenchEvent, Output, RunInfo, StageInfo, StageResult, Summary } from '../types';
+import { BackgroundSender } from './background-sender';
 
 export interface GrafanaAnnotationsOptions {
   /** Grafana's base URL, e.g. http://127.0.0.1:3000 (a sub-path such as http://host/grafana is kept). */
@@ -129,11 +130,8 @@ export function grafanaAnnotationsOutput(opts: GrafanaAnnotationsOptions): Grafa
 
   let run: RunInfo | undefined;
   const stageStarts = new Map<number, { info: StageInfo; at: number; ended: boolean }>();
-  const queue: AnnotationRequest[] = [];
   const stats: GrafanaAnnotationsStats = { posted: 0, failed: 0, lastError: null, ids: [] };
-  let sending: Promise<void> | undefined;
   let stopping = false;
-  const stopAbort = new AbortController();
 
   const fail = (req: AnnotationRequest, why: string): void => {
     stats.failed++;
@@ -141,13 +139,13 @@ export function grafanaAnnotationsOutput(opts: GrafanaAnnotationsOptions): Grafa
     stats.lastError = why;
   };
 
-  const post = async (req: AnnotationRequest): Promise<void> => {
+  const post = async (req: AnnotationRequest, stopSignal: AbortSignal): Promise<void> => {
     try {
       const res = await fetch(endpoint, {
         method: 'POST',
         headers,
         body: JSON.stringify(req),
-        signal: AbortSignal.any([stopAbort.signal, AbortSignal.timeout(timeoutMs)]),
+        signal: AbortSignal.any([stopSignal, AbortSignal.timeout(timeoutMs)]),
       });
       const text = await res.text();
       if (res.status >= 200 && res.status < 300) {
@@ -167,28 +165,8 @@ export function grafanaAnnotationsOutput(opts: GrafanaAnnotationsOptions): Grafa
     }
   };
 
-  const pump = (): void => {
-    if (sending) return;
-    sending = (async () => {
-      while (queue.length > 0) {
-        const req = queue.shift()!;
-        if (stopAbort.signal.aborted) fail(req, 'stopped before it could be posted');
-        else await post(req);
-      }
-    })().finally(() => {
-      sending = undefined;
-      if (queue.length > 0) pump();
-    });
-  };
-
-  const enqueue = (req: AnnotationRequest): void => {
-    if (queue.length >= MAX_QUEUED) {
-      fail(req, 'queue full');
-      return;
-    }
-    queue.push(req);
-    pump();
-  };
+  const sender = new BackgroundSender<AnnotationRequest>({ maxQueued: MAX_QUEUED, whenFull: 'refuse-new', send: post, drop: fail });
+  const enqueue = (req: AnnotationRequest): void => sender.push(req, 'queue full');
 
   return {
     name: 'grafana',
@@ -239,14 +217,7 @@ export function grafanaAnnotationsOutput(opts: GrafanaAnnotationsOptions): Grafa
         tags: runTags(run, 'all'),
         text: runText(run, summary),
       });
-      let deadline: NodeJS.Timeout | undefined;
-      const drained = (async () => {
-        while (sending) await sending;
-      })();
-      await Promise.race([drained, new Promise<void>((r) => (deadline = setTimeout(r, 2 * timeoutMs)))]);
-      if (deadline) clearTimeout(deadline);
-      stopAbort.abort();
-      await drained;
+      await sender.drain(2 * timeoutMs);
       const tally = { url: endpoint.href, posted: stats.posted, failed: stats.failed, lastError: stats.lastError };
       if (stats.failed > 0) log.warn(tally, 'grafana annotations finished with failures');
       else log.info(tally, 'grafana annotations posted');

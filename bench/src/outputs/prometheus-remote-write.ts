@@ -28,6 +28,7 @@
 import { Writer } from 'protobufjs';
 import pino from 'pino';
 import type { BenchEvent, Output, RunInfo, StageInfo, StageSnapshot, Summary } from '../types';
+import { BackgroundSender } from './background-sender';
 
 // snappyjs ships no type declarations; compress (block format) is the one function used.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -309,13 +310,10 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
 
   let run: RunInfo | undefined;
   const stages = new Map<number, StageState>();
-  const queue: Batch[] = [];
   const stats: RemoteWriteStats = { batchesSent: 0, batchesDropped: 0, samplesSent: 0, samplesDropped: 0, lastError: null };
   let lastTs = 0;
   let timer: NodeJS.Timeout | undefined;
-  let sending: Promise<void> | undefined;
   let stopping = false;
-  const stopAbort = new AbortController();
   let buildScheduled = false;
 
   const drop = (batch: Batch, why: string): void => {
@@ -384,7 +382,7 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
     return series.length > 0 ? { series, samples } : undefined;
   };
 
-  const send = async (batch: Batch): Promise<void> => {
+  const send = async (batch: Batch, stopSignal: AbortSignal): Promise<void> => {
     let body: Uint8Array;
     try {
       body = encodeRemoteWriteBody(batch.series);
@@ -397,7 +395,7 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
         method: 'POST',
         headers,
         body,
-        signal: AbortSignal.any([stopAbort.signal, AbortSignal.timeout(timeoutMs)]),
+        signal: AbortSignal.any([stopSignal, AbortSignal.timeout(timeoutMs)]),
       });
       const text = await res.text();
       if (res.status >= 200 && res.status < 300) {
@@ -411,19 +409,8 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
     }
   };
 
-  const pump = (): void => {
-    if (sending) return;
-    sending = (async () => {
-      while (queue.length > 0) {
-        const batch = queue.shift()!;
-        if (stopAbort.signal.aborted) drop(batch, 'stopped before it could be sent');
-        else await send(batch);
-      }
-    })().finally(() => {
-      sending = undefined;
-      if (queue.length > 0) pump();
-    });
-  };
+  // The newest batch carries the freshest counters, so a full queue loses its oldest.
+  const sender = new BackgroundSender<Batch>({ maxQueued, whenFull: 'drop-oldest', send, drop });
 
   const enqueue = (): void => {
     let batch: Batch | undefined;
@@ -436,9 +423,7 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
       return;
     }
     if (!batch) return;
-    while (queue.length >= maxQueued) drop(queue.shift()!, 'queue full: Prometheus is slower than the push interval');
-    queue.push(batch);
-    pump();
+    sender.push(batch, 'queue full: Prometheus is slower than the push interval');
   };
 
   return {
@@ -495,14 +480,7 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
       for (const st of stages.values()) st.ended = true;
       enqueue();
       // Bounded: wait for the queue to drain, at most twice the request timeout, then abort what is left.
-      let deadline: NodeJS.Timeout | undefined;
-      const drained = (async () => {
-        while (sending) await sending;
-      })();
-      await Promise.race([drained, new Promise<void>((r) => (deadline = setTimeout(r, 2 * timeoutMs)))]);
-      if (deadline) clearTimeout(deadline);
-      stopAbort.abort();
-      await drained;
+      await sender.drain(2 * timeoutMs);
       const tally = { url: url.href, ...stats };
       if (stats.batchesDropped > 0) log.warn(tally, 'remote write finished with dropped batches');
       else log.info(tally, 'remote write finished');
