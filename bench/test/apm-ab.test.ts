@@ -2,13 +2,12 @@
 // with both variants' stages and the on/off ratios.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startApmSink } from '../src/target/apm-sink';
+import { runCli } from './support/run-cli';
 
-const ROOT = resolve(__dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'bench-apmab-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -35,20 +34,9 @@ test('--apm-ab runs the profile on an APM-off and an APM-on service and reports 
   const profile = join(dir, 'ab.yaml');
   writeFileSync(profile, 'stages:\n  - { name: closed, duration: 1500ms, connections: 2 }\n  - { name: open, duration: 1s, rate: 30 }\n');
   const out = join(dir, 'run');
-  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res, rej) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, MYSQL_URL: '' };
-    delete env.ELASTIC_APM_SERVER_URL;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/cli.ts', '--profile', profile, '--apm-ab', '--out', out, '--quiet'], {
-      cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 180_000);
-    child.on('error', rej);
-    child.on('close', (code) => { clearTimeout(killer); res({ code, stdout, stderr }); });
-  });
+  const env: NodeJS.ProcessEnv = { ...process.env, MYSQL_URL: '' };
+  delete env.ELASTIC_APM_SERVER_URL;
+  const r = await runCli(['--profile', profile, '--apm-ab', '--out', out, '--quiet'], env);
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
   assert.deepEqual(s.stages.map((x: { name: string }) => x.name), ['apm-off/closed', 'apm-off/open', 'apm-on/closed', 'apm-on/open']);

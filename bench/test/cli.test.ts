@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startTestServer, type TestServer } from './support/test-server';
 import { parseArgs } from '../src/cli';
+import { runCli, type CliRun } from './support/run-cli';
 
 const ROOT = resolve(__dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'bench-cli-'));
@@ -17,22 +18,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Ran { code: number | null; stdout: string; stderr: string }
+type Ran = CliRun;
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/cli.ts', ...args], {
-      cwd: ROOT, env: { ...process.env, MYSQL_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    // Bounded: a CLI that hangs is killed (and the test fails on the exit code).
-    const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', rej);
-    child.on('close', (code) => { clearTimeout(killer); res({ code, stdout, stderr }); });
-  });
+  return runCli(args, { ...process.env, MYSQL_URL: '', ...env }, 120_000);
 }
 
 function writeProfile(name: string, doc: unknown): string {

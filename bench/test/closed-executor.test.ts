@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { runClosedStage, ClosedStageError } from '../src/executors/closed';
 import { closedRampPlan, connectionsAt } from '../src/executors/closed-ramp';
 import type { StageContext } from '../src/executors/stage-context';
 import type { RequestSpec, StageSnapshot, StageSpec } from '../src/types';
 import { startTestServer } from './support/test-server';
+import { freePort } from '../src/target/service-process';
 
 const request = (over: Partial<RequestSpec> = {}): RequestSpec => ({
   properties: ['news', 'sport'], sections: 100, ids: 100_000, invalidShare: 0, seed: 7, contentType: 'json', timeoutMs: 5000, ...over,
@@ -154,15 +154,6 @@ test('abort ends the stage at once', async (t) => {
   assert.ok(r.duration_ms < 30_000, `duration ${r.duration_ms}`);
   assert.ok(r.counts.completed > 0);
 });
-
-function freePort(): Promise<number> {
-  return new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 test('connection refused is counted by code, with a back-off instead of a reconnect spin', async () => {
   const port = await freePort();

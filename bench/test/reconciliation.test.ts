@@ -2,14 +2,13 @@
 // per stage the client's counts, the service's /metrics and the rows in `incoming` must agree.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MariaDb } from '../../service/test/support/mariadb';
 import type { StageResult } from '../src/types';
+import { runCli, type CliRun } from './support/run-cli';
 
-const ROOT = resolve(__dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'bench-recon-'));
 let db: MariaDb;
 
@@ -21,19 +20,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/cli.ts', ...args], {
-      cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 180_000);
-    child.on('error', rej);
-    child.on('close', (code) => { clearTimeout(killer); res({ code, stdout, stderr }); });
-  });
+function cli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return runCli(args, { ...process.env, ...env });
 }
 
 test('client counts == server counts == rows written, stage by stage, with invalid requests in the mix', async () => {
