@@ -49,7 +49,7 @@ test('close() answers and commits the Push in flight, then resolves', async () =
     assert.equal(answer.headers.connection, 'close');
     await closing;
     assert.equal((app.store as MemoryStore).size, 1);
-    await assert.rejects(app.committer.write(undefined as never, { property: 'news', section: 1, id: 2, remoteIp: '', stamp: new Date() }), {
+    await assert.rejects(app.committer.write(undefined as never, { property: 'news', section: 1, id: 2, remoteIp: '', stampMs: Date.now() }), {
       code: 'COMMITTER_CLOSED',
     });
   } finally {

@@ -24,7 +24,7 @@ after(async () => {
   await db?.destroy();
 });
 
-const row = (id: number): PageviewRow => ({ property: 'news', section: 1, id, remoteIp: '127.0.0.1', stamp: new Date() });
+const row = (id: number): PageviewRow => ({ property: 'news', section: 1, id, remoteIp: '127.0.0.1', stampMs: Date.now() });
 
 test('concurrent Pushes over HTTP: rows equal acknowledged Pushes, each exactly once, in multi-row batches', async () => {
   const agent = new Agent({ connections: 64 });

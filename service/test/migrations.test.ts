@@ -63,7 +63,7 @@ test('existing data survives a re-run', async () => {
   const store = new MysqlStore(config.mysqlUrl!, config.pool);
   try {
     await store.migrate();
-    await store.insertBatch([{ property: 'news', section: 1, id: 1, remoteIp: '::1', stamp: new Date() }]);
+    await store.insertBatch([{ property: 'news', section: 1, id: 1, remoteIp: '::1', stampMs: Date.now() }]);
     assert.deepEqual(await store.migrate(), []);
     assert.deepEqual(await db.sql('SELECT COUNT(*) FROM m3.incoming'), [['1']]);
   } finally {

@@ -44,7 +44,7 @@ export class MemoryStore implements Store {
       const i = this.length++;
       this.sections[i] = r.section;
       this.ids[i] = r.id;
-      this.stamps[i] = r.stamp.getTime();
+      this.stamps[i] = r.stampMs;
       this.propertyRefs[i] = this.intern(r.property);
       this.ipRefs[i] = this.intern(r.remoteIp);
     }
@@ -66,7 +66,7 @@ export class MemoryStore implements Store {
       section: this.sections[i]!,
       id: this.ids[i]!,
       remoteIp: this.strings[this.ipRefs[i]!]!,
-      stamp: new Date(this.stamps[i]!),
+      stampMs: this.stamps[i]!,
     };
   }
 

@@ -1,12 +1,11 @@
 // The MySQL store: one multi-row INSERT per batch on a pooled connection. Autocommit makes each INSERT its own
 // transaction, so a batch is committed whole or not at all; the promise resolves only after the server's OK.
 import type { PoolConfig } from '../config';
+import { buildInsert } from './insert-sql';
 import { classifyMysqlError } from './mysql-errors';
 import { applyMigrations } from './migrations';
 import { MysqlPool, type PoolObserver, type PoolStats } from './pool';
 import type { PageviewRow, Store } from './store';
-
-const INSERT_SQL = 'INSERT INTO incoming (property, property_section, property_id, remote_ip, stamp) VALUES ?';
 
 export class MysqlStore implements Store {
   readonly kind = 'mysql' as const;
@@ -40,10 +39,10 @@ export class MysqlStore implements Store {
 
   async insertBatch(rows: readonly PageviewRow[]): Promise<void> {
     if (rows.length === 0) return;
-    const values = rows.map((r) => [r.property, r.section, r.id, r.remoteIp, r.stamp]);
+    const sql = buildInsert(rows);
     const conn = await this.acquire();
     try {
-      await conn.query(INSERT_SQL, [values]);
+      await conn.query(sql);
     } catch (err) {
       throw classifyMysqlError(err);
     } finally {

@@ -6,7 +6,8 @@ export interface PageviewRow {
   section: number;
   id: number;
   remoteIp: string;
-  stamp: Date;
+  /** When the Push was accepted, epoch milliseconds (stored as UTC DATETIME(3)). */
+  stampMs: number;
 }
 
 export interface Store {

@@ -53,7 +53,7 @@ export async function commitPush(ctx: Context, deps: PushDeps, fields: PushField
       section: fields.section,
       id: fields.id,
       remoteIp,
-      stamp: new Date(),
+      stampMs: Date.now(),
     });
   } catch (err) {
     throw writeErrorToTwirp(err);

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PoolObserver, PoolStats } from '../db/pool';
 import type { CommitterObserver, FlushResult } from '../pageviews/group-commit';
+import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series-metrics';
 
 export const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 export const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
@@ -18,8 +19,8 @@ export interface MetricsSources {
 
 export class ServiceMetrics {
   readonly registry = new Registry();
-  readonly httpDuration: Histogram<'http_request_method' | 'http_route' | 'http_response_status_code' | 'twirp_code'>;
-  readonly pushes: Counter<'result' | 'twirp_code'>;
+  readonly httpDuration: SeriesHistogram<'http_request_method' | 'http_route' | 'http_response_status_code' | 'twirp_code'>;
+  readonly pushes: SeriesCounter<'result' | 'twirp_code'>;
   readonly rowsCommitted: Counter;
   readonly batchSize: Histogram;
   readonly flushDuration: Histogram;
@@ -32,14 +33,16 @@ export class ServiceMetrics {
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     const self = this;
-    this.httpDuration = new Histogram({
+    // The two metrics every request updates are series metrics (series-metrics.ts); the rest change per flush or
+    // per connection event and stay prom-client's own.
+    this.httpDuration = new SeriesHistogram({
       name: 'http_server_request_duration_seconds',
       help: 'Duration of HTTP server requests (not counting /metrics scrapes).',
       labelNames: ['http_request_method', 'http_route', 'http_response_status_code', 'twirp_code'],
       buckets: HTTP_BUCKETS,
       registers,
     });
-    this.pushes = new Counter({
+    this.pushes = new SeriesCounter({
       name: 'pageview_pushes_total',
       help: 'Push requests answered, by result (accepted|rejected) and Twirp code (ok or the error code).',
       labelNames: ['result', 'twirp_code'],
@@ -152,20 +155,44 @@ export class ServiceMetrics {
     },
   };
 
+  // Label sets repeat (a handful of methods, routes, statuses and codes), so each one's series is kept by a key
+  // built from the values. Bounded by what the service produces: llhttp accepts a fixed set of methods, routes are
+  // the registered ones or 'unmatched', codes come from the Twirp table.
+  private readonly requestSeries = new Map<string, HistogramSeries>();
+  private readonly pushSeries = new Map<string, CounterSeries>();
+
+  // Under load nearly every request has the label set of the one before: that one is checked first.
+  private last: { method: string; route: string; status: number; code: string; series: HistogramSeries } | undefined;
+
   /** One answered HTTP request; `twirpCode` is null for non-Twirp routes. */
   observeRequest(method: string, route: string, status: number, twirpCode: string | null, seconds: number): void {
-    this.httpDuration.observe(
-      {
+    const code = twirpCode ?? 'none';
+    const last = this.last;
+    if (last !== undefined && last.status === status && last.code === code && last.route === route && last.method === method) {
+      last.series.observe(seconds);
+      return;
+    }
+    const key = `${method} ${route} ${status} ${code}`;
+    let series = this.requestSeries.get(key);
+    if (series === undefined) {
+      series = this.httpDuration.series({
         http_request_method: method,
         http_route: route,
         http_response_status_code: status,
-        twirp_code: twirpCode ?? 'none',
-      },
-      seconds,
-    );
+        twirp_code: code,
+      });
+      this.requestSeries.set(key, series);
+    }
+    this.last = { method, route, status, code, series };
+    series.observe(seconds);
   }
 
   observePush(twirpCode: string): void {
-    this.pushes.inc({ result: twirpCode === 'ok' ? 'accepted' : 'rejected', twirp_code: twirpCode });
+    let series = this.pushSeries.get(twirpCode);
+    if (series === undefined) {
+      series = this.pushes.series({ result: twirpCode === 'ok' ? 'accepted' : 'rejected', twirp_code: twirpCode });
+      this.pushSeries.set(twirpCode, series);
+    }
+    series.inc();
   }
 }

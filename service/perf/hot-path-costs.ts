@@ -1,0 +1,109 @@
+// Two hot-path pieces of a Push against what they replace, side by side in one run, as ratios:
+//   - a request's metrics: prom-client's labelled Histogram.observe + Counter.inc vs the service's own
+//     observeRequest + observePush (series metrics, service/src/telemetry/series-metrics.ts);
+//   - a batch's SQL text: mysql2's placeholder formatting vs buildInsert (service/src/db/insert-sql.ts), checked to
+//     store the same values.
+// Rounds alternate the two sides; the medians and their ratio are printed.
+//
+//   node --import tsx service/perf/hot-path-costs.ts [--rounds 7] [--iterations 200000] [--rows 50]
+import { parseArgs } from 'node:util';
+import mysql from 'mysql2';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { buildInsert } from '../src/db/insert-sql';
+import type { PageviewRow } from '../src/db/store';
+import { HTTP_BUCKETS, ServiceMetrics } from '../src/telemetry/metrics';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '7' },
+    iterations: { type: 'string', default: '200000' },
+    rows: { type: 'string', default: '50' },
+  },
+});
+const rounds = Math.min(Math.max(Number(values.rounds) || 7, 1), 50);
+const iterations = Math.min(Math.max(Number(values.iterations) || 200_000, 1_000), 10_000_000);
+const batchRows = Math.min(Math.max(Number(values.rows) || 50, 1), 10_000);
+
+function nsPer(n: number, fn: (i: number) => void): number {
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) fn(i);
+  return Number(process.hrtime.bigint() - t) / n;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** `per`: units of work one call does (rows of a batch), so the figures are per unit. */
+function compare(name: string, unit: string, n: number, a: [string, (i: number) => void], b: [string, (i: number) => void], per = 1): void {
+  nsPer(Math.ceil(n / 10), a[1]);
+  nsPer(Math.ceil(n / 10), b[1]);
+  const as: number[] = [];
+  const bs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    as.push(nsPer(n, a[1]) / per);
+    bs.push(nsPer(n, b[1]) / per);
+  }
+  const ma = median(as);
+  const mb = median(bs);
+  process.stdout.write(
+    `${name}: ${a[0]} ${ma.toFixed(1)} ns/${unit}, ${b[0]} ${mb.toFixed(1)} ns/${unit}; ${b[0]}/${a[0]} = ${(mb / ma).toFixed(3)}x (median of ${rounds} alternating rounds)\n`,
+  );
+}
+
+// --- per-request metrics: the label sets a Push run produces.
+const LABEL_NAMES = ['http_request_method', 'http_route', 'http_response_status_code', 'twirp_code'] as const;
+const theirs = new Registry();
+const h1 = new Histogram({ name: 'h', help: 'h', labelNames: [...LABEL_NAMES], buckets: HTTP_BUCKETS, registers: [theirs] });
+const c1 = new Counter({ name: 'c', help: 'c', labelNames: ['result', 'twirp_code'], registers: [theirs] });
+const service = new ServiceMetrics({ defaultMetrics: false });
+const CODES = ['ok', 'ok', 'ok', 'invalid_argument'];
+compare(
+  'metrics per request',
+  'request',
+  iterations,
+  [
+    'prom-client',
+    (i) => {
+      const code = CODES[i & 3]!;
+      h1.observe({ http_request_method: 'POST', http_route: '/twirp/stats.StatsService/Push', http_response_status_code: code === 'ok' ? 200 : 400, twirp_code: code }, 0.0021);
+      c1.inc({ result: code === 'ok' ? 'accepted' : 'rejected', twirp_code: code });
+    },
+  ],
+  [
+    'ServiceMetrics',
+    (i) => {
+      const code = CODES[i & 3]!;
+      service.observeRequest('POST', '/twirp/stats.StatsService/Push', code === 'ok' ? 200 : 400, code, 0.0021);
+      service.observePush(code);
+    },
+  ],
+);
+
+// --- a batch's SQL text.
+const t0 = Date.now();
+const rows: PageviewRow[] = Array.from({ length: batchRows }, (_, i) => ({
+  property: 'news',
+  section: 1 + (i % 7),
+  id: 1 + i,
+  remoteIp: i % 3 === 0 ? '::1' : '127.0.0.1',
+  stampMs: t0 + (i >> 4),
+}));
+const SQL = 'INSERT INTO incoming (property, property_section, property_id, remote_ip, stamp) VALUES ?';
+const viaMysql2 = (): string =>
+  mysql.format(SQL, [rows.map((r) => [r.property, r.section, r.id, r.remoteIp, new Date(r.stampMs)])], false, 'Z');
+// Same values: mysql2 separates with ', ' and buildInsert with ','; nothing else may differ.
+const normalise = (s: string): string => s.replace(/, /g, ',');
+if (normalise(viaMysql2()) !== normalise(buildInsert(rows))) throw new Error('buildInsert and mysql2 disagree on the SQL');
+let sink = 0;
+compare(
+  `SQL text of a ${batchRows}-row batch`,
+  'row',
+  Math.max(Math.ceil(iterations / batchRows), 100),
+  ['mysql2 format', () => void (sink += viaMysql2().length)],
+  ['buildInsert', () => void (sink += buildInsert(rows).length)],
+  batchRows,
+);
+if (sink === 0) throw new Error('no SQL was built');
