@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
-import { createLogger, loggerOptions, redactUrl, traceLogFields } from '../src/telemetry/logging';
+import { LazyChildLogger, createLogger, loggerOptions, redactUrl, traceLogFields } from '../src/telemetry/logging';
 import { tracingPlugin } from '../src/telemetry/tracing';
 
 function sink(): { lines: () => Record<string, unknown>[]; raw: () => string; write(s: string): void } {
@@ -91,5 +91,54 @@ describe('trace fields', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('request loggers', () => {
+  it('make their pino child on the first enabled line only, and write exactly what the child writes', () => {
+    const out = sink();
+    const parent = createLogger({ logLevel: 'warn' }, out);
+    let children = 0;
+    const counting = new Proxy(parent, {
+      get(target, prop, receiver) {
+        if (prop === 'child') {
+          return (b: Record<string, unknown>, o?: Record<string, unknown>) => {
+            children += 1;
+            return target.child(b, o);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const quiet = new LazyChildLogger(counting as never, { reqId: 'req-1' });
+    quiet.info({ a: 1 }, 'below the level');
+    quiet.debug('below the level');
+    assert.equal(quiet.level, 'warn');
+    assert.equal(quiet.isLevelEnabled('info'), false);
+    assert.equal(children, 0, 'no line written, no child made');
+    assert.equal(out.raw(), '');
+
+    const loud = new LazyChildLogger(counting as never, { reqId: 'req-2', 'trace.id': 'c'.repeat(32) });
+    loud.warn({ step: 'commit', password: 'hunter2' }, 'slow');
+    loud.error(new Error('boom'), 'failed');
+    assert.equal(children, 1, 'one child for the request, however many lines');
+    const lines = out.lines();
+    assert.equal(lines.length, 2);
+    for (const l of lines) {
+      assert.equal(l.reqId, 'req-2');
+      assert.equal(l['trace.id'], 'c'.repeat(32));
+      assert.equal(l.service, 'pageview');
+    }
+    assert.equal(lines[0]!.msg, 'slow');
+    assert.equal(lines[0]!.password, '[redacted]', 'the parent\'s redaction applies');
+    assert.equal((lines[1]!.err as { message: string }).message, 'boom');
+  });
+
+  it('a child with its own level exists at once and keeps that level', () => {
+    const out = sink();
+    const l = new LazyChildLogger(createLogger({ logLevel: 'warn' }, out) as never, { reqId: 'r' }, { level: 'debug' });
+    assert.equal(l.level, 'debug');
+    l.debug('shown');
+    assert.equal(out.lines()[0]!.msg, 'shown');
   });
 });

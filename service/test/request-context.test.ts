@@ -72,3 +72,41 @@ test('a client that hangs up aborts the request signal, not the write context', 
     await app.close();
   }
 });
+
+test('a signal first read after the client hung up is already aborted', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const flush: FlushFn = async (batch, store) => {
+    await gate;
+    await flushBatch(batch, store);
+  };
+  let requestCtx: Context | undefined;
+  let closed!: () => void;
+  const resClosed = new Promise<void>((r) => (closed = r));
+  const { app, base } = await startApp({ BATCH_FLUSH_INTERVAL_MS: '0' }, { flush }, (a) =>
+    a.addHook('preHandler', (request, reply, done) => {
+      requestCtx = request.ctx ?? undefined;
+      reply.raw.once('close', () => closed());
+      done();
+    }),
+  );
+  try {
+    const port = Number(new URL(base).port);
+    const body = JSON.stringify({ property: 'news', section: 1, id: 10 });
+    const s = connect({ port, host: '127.0.0.1' });
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    s.write(`POST ${PUSH_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    for (let i = 0; i < 500 && app.committer.flushesInFlight === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    s.destroy();
+    await resClosed;
+    // Nobody read the signal while the request was alive: it is made now, after the fact, and must say so.
+    assert.equal(requestCtx!.signal.aborted, true);
+    assert.equal((requestCtx!.signal.reason as { code?: string }).code, 'CLIENT_DISCONNECTED');
+    release();
+    for (let i = 0; i < 500 && app.committer.flushesInFlight > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal((app.store as import('../src/db/memory-store').MemoryStore).size, 1, 'the write committed all the same');
+  } finally {
+    release();
+    await app.close();
+  }
+});

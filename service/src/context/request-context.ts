@@ -1,6 +1,7 @@
 // The values every request carries through the service, and the disconnect signal that cancels the request's
 // cancellable work. A disconnect is the response socket closing before the response finished: Fastify 5's
 // request.signal fires on every POST once the body has been read, so it cannot be used for this.
+import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { contextKey, type Context, type ContextKey } from './context';
 
@@ -26,21 +27,32 @@ export class ClientDisconnectedError extends Error {
 }
 
 /**
- * A request's root context. Its AbortController is created only when someone reads `signal`: most requests never
- * do (the write path runs under withoutCancel), and a controller per request costs measurable throughput.
+ * A request's root context. Its AbortController, and the listener that aborts it on a disconnect, are made only
+ * when someone reads `signal`: most requests never do (the write path runs under withoutCancel), and a controller
+ * plus a 'close' listener per request cost measurable throughput. A disconnect that happened before the first read
+ * is seen then: the response is already destroyed without having finished.
  */
 class RequestContext implements Context {
   readonly deadline = undefined;
   private controller: AbortController | undefined;
-  private reason: unknown;
-  private cancelled = false;
 
-  constructor(private readonly values: RequestValues) {}
+  constructor(
+    private readonly values: RequestValues,
+    private readonly res: ServerResponse,
+  ) {}
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.cancelled) this.controller.abort(this.reason);
+      const controller = new AbortController();
+      this.controller = controller;
+      const res = this.res;
+      if (res.destroyed) {
+        if (!res.writableFinished) controller.abort(new ClientDisconnectedError());
+      } else {
+        res.once('close', () => {
+          if (!res.writableFinished) controller.abort(new ClientDisconnectedError());
+        });
+      }
     }
     return this.controller.signal;
   }
@@ -48,26 +60,17 @@ class RequestContext implements Context {
   value<T>(key: ContextKey<T>): T | undefined {
     return key === (REQUEST_VALUES as ContextKey<unknown>) ? (this.values as T) : undefined;
   }
-
-  cancel(reason: unknown): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.reason = reason;
-    this.controller?.abort(reason);
-  }
 }
 
 /** Builds the request's context; its signal aborts when the client disconnects before the reply is written. */
 export function createRequestContext(request: FastifyRequest, reply: FastifyReply, remoteIp: string): Context {
   const header = request.headers.traceparent;
-  const ctx = new RequestContext({
-    requestId: String(request.id),
-    remoteIp,
-    traceparent: typeof header === 'string' ? header : undefined,
-  });
-  const res = reply.raw;
-  res.once('close', () => {
-    if (!res.writableFinished) ctx.cancel(new ClientDisconnectedError());
-  });
-  return ctx;
+  return new RequestContext(
+    {
+      requestId: request.id,
+      remoteIp,
+      traceparent: typeof header === 'string' ? header : undefined,
+    },
+    reply.raw,
+  );
 }

@@ -43,7 +43,7 @@ import type {
 } from 'fastify';
 import { contextKey, type Context as RequestContext } from '../context/context';
 import { apmAgent, apmState } from './apm';
-import { traceLogFields } from './logging';
+import { LazyChildLogger, traceLogFields } from './logging';
 
 type AgentTransaction = NonNullable<NonNullable<ReturnType<typeof apmAgent>>['currentTransaction']>;
 
@@ -646,10 +646,14 @@ function captureTwirpError(request: FastifyRequest, t: RequestTrace | undefined,
 
 type ChildLoggerFactory = Parameters<FastifyInstance['setChildLoggerFactory']>[0];
 
-/** Fastify child logger factory: every line of a traced request carries ECS `trace.id` / `transaction.id`. */
+/**
+ * Fastify child logger factory: every line of a traced request carries ECS `trace.id` / `transaction.id`. The child
+ * itself is made on the request's first log line (LazyChildLogger): most requests never write one.
+ */
 export const traceChildLoggerFactory: ChildLoggerFactory = function (logger, bindings, opts, raw) {
   const t = beginRequestTrace(raw as IncomingMessage);
-  return logger.child(t === undefined ? bindings : { ...bindings, ...traceLogFields(t) }, opts);
+  const all = t === undefined ? bindings : { ...bindings, ...traceLogFields(t) };
+  return new LazyChildLogger(logger as never, all, opts as Record<string, unknown>) as unknown as ReturnType<ChildLoggerFactory>;
 };
 
 const ERROR = Symbol('pageview.trace.error');
