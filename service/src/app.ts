@@ -137,18 +137,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addHook('preClose', async () => {
     closing = true;
   });
+  // --- metrics for every answered request except scrapes, counted exactly once, when the answer is sent: its
+  // status and Twirp code are known then. Counting in onSend rather than onResponse also counts the Pushes whose
+  // client hung up before the answer (they get no 'finish', so onResponse never runs for them): they were
+  // committed all the same (withoutCancel), and /metrics must not report fewer Pushes than rows written. The
+  // duration ends as the answer is handed to the socket.
   // Hooks on the hot path are callback-style: an async hook costs a promise and a microtask per request.
   app.addHook('onSend', (request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    // A client that hung up before its answer gets no 'finish' event, so onResponse never runs for it; its Push
-    // was still committed (withoutCancel), so count it here, where the outcome is known, or /metrics would
-    // report fewer Pushes than rows written.
-    const socket = reply.raw.socket;
-    if (socket === null || socket.destroyed) recordRequest(request, reply);
+    recordRequest(request, reply);
     done(null, payload);
   });
 
-  // --- metrics for every answered request except scrapes, counted exactly once.
   function recordRequest(request: FastifyRequest, reply: FastifyReply): void {
     if (request.metricsRecorded) return;
     request.metricsRecorded = true;
@@ -157,10 +157,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     metrics.observeRequest(request.method, route, reply.statusCode, request.twirpCode, reply.elapsedTime / 1000);
     if (route === PUSH_ROUTE) metrics.observePush(request.twirpCode ?? 'internal');
   }
-  app.addHook('onResponse', (request, reply, done) => {
-    recordRequest(request, reply);
-    done();
-  });
 
   // --- Twirp routes: own body parsing (raw bytes of any content type) and an error handler that only speaks Twirp.
   const pushHandler = makePushHandler({
@@ -172,15 +168,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     twirp.removeAllContentTypeParsers();
     twirp.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-    twirp.addHook('onRequest', (request, reply, done) => {
-      request.routeLabel = request.routeOptions.url === PUSH_ROUTE ? PUSH_ROUTE : 'unmatched';
-      request.ctx = createRequestContext(request, reply, resolveRemoteIp(request, config.trustProxy));
-      if (closing) {
-        sendTwirpError(request, reply, twirpError.unavailable('service is shutting down'));
-        return;
-      }
-      done();
-    });
+    // Each Twirp route labels its requests itself (route-level onRequest): asking Fastify for the matched route
+    // (request.routeOptions) builds an options object on every call.
+    const twirpRequest = (label: string) =>
+      function onTwirpRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+        request.routeLabel = label;
+        request.ctx = createRequestContext(request, reply, resolveRemoteIp(request, config.trustProxy));
+        if (closing) {
+          sendTwirpError(request, reply, twirpError.unavailable('service is shutting down'));
+          return;
+        }
+        done();
+      };
 
     twirp.setErrorHandler((err, request, reply) => {
       const te = toTwirpError(err, config.bodyLimitBytes);
@@ -191,8 +190,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return sendTwirpError(request, reply, te);
     });
 
-    twirp.post(PUSH_ROUTE, pushHandler);
-    twirp.all('/twirp/*', async (request) => {
+    twirp.post(PUSH_ROUTE, { onRequest: twirpRequest(PUSH_ROUTE) }, pushHandler);
+    twirp.all('/twirp/*', { onRequest: twirpRequest('unmatched') }, async (request) => {
       throw twirpError.badRoute(`no handler for ${request.method} ${request.url.split('?')[0]}`, {
         twirp_invalid_route: `${request.method} ${request.url.split('?')[0]}`,
       });

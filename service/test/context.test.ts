@@ -27,7 +27,10 @@ test('withoutCancel drops the deadline', async () => {
   assert.ok(parent.deadline !== undefined);
   const detached = withoutCancel(parent);
   assert.equal(detached.deadline, undefined);
+  // The deadline's timer is unref'd (a deadline must not keep a process alive): hold the loop open meanwhile.
+  const keepAlive = setTimeout(() => undefined, 10_000);
   await new Promise<void>((r) => parent.signal.addEventListener('abort', () => r(), { once: true }));
+  clearTimeout(keepAlive);
   assert.equal(parent.signal.reason.name, 'TimeoutError');
   assert.equal(detached.signal.aborted, false);
   cancel();

@@ -664,12 +664,19 @@ function wrapHandler(route: RouteOptions): void {
   const handler = route.handler;
   route.handler = function tracedHandler(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
     const t = requestTrace(request);
-    const result: unknown = handler.call(this, request, reply);
-    if (t === undefined || t.otelContext === undefined) return result;
+    if (t === undefined || t.otelContext === undefined) return handler.call(this, request, reply);
     // The handler does not run inside the transaction's context: every span here gets its parent explicitly, and
     // entering a context per request would cost an AsyncLocalStorage run for nothing.
-    // Keep what a sampled handler threw: the error handler answers with a Twirp body and Fastify's onError hook
-    // does not run for it, so this is where the original error (message, stack, cause) is still at hand.
+    // Keep what a sampled handler threw, synchronously or by rejecting: the error handler answers with a Twirp
+    // body and Fastify's onError hook does not run for it, so this is where the original error (message, stack,
+    // cause) is still at hand.
+    let result: unknown;
+    try {
+      result = handler.call(this, request, reply);
+    } catch (err) {
+      (request as ErrorCarrier)[ERROR] = err;
+      throw err;
+    }
     if (result instanceof Promise) {
       return result.catch((err: unknown) => {
         (request as ErrorCarrier)[ERROR] = err;
