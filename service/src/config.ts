@@ -63,8 +63,9 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 type Env = Record<string, string | undefined>;
 
 /** Describes every variable: default and bounds (used for docs and for the error text). */
-// Batch and pool defaults come from service/perf/push-vs-bare.ts on a 2-core machine: commits are bound by the
-// log fsync, so several overlapping multi-row flushes with a 1 ms gathering window kept the most rows in flight.
+// Batch and pool defaults come from service/perf/push-vs-bare.ts on a 2-core machine: a commit costs a round trip
+// and a log sync whatever its size, so a partial batch goes out on the next event-loop turn and the next one
+// gathers while it runs (group-commit.ts); concurrent flushes are for full batches only.
 export const INT_VARS = {
   PORT: { def: 8080, min: 0, max: 65535 },
   DB_POOL_MAX: { def: 10, min: 1, max: 1000 },
@@ -75,7 +76,7 @@ export const INT_VARS = {
   DB_CONNECT_TIMEOUT_MS: { def: 2_000, min: 100, max: 60_000 },
   DB_QUERY_TIMEOUT_MS: { def: 10_000, min: 100, max: 300_000 },
   BATCH_MAX_ROWS: { def: 500, min: 1, max: 10_000 },
-  BATCH_FLUSH_INTERVAL_MS: { def: 1, min: 0, max: 1_000 },
+  BATCH_FLUSH_INTERVAL_MS: { def: 0, min: 0, max: 1_000 },
   BATCH_MAX_CONCURRENT_FLUSHES: { def: 8, min: 1, max: 1000 },
   BUFFER_CAPACITY: { def: 10_000, min: 1, max: 1_000_000 },
   BODY_LIMIT_BYTES: { def: 4_096, min: 64, max: 1_048_576 },

@@ -112,3 +112,44 @@ test('close() flushes everything buffered and refuses new writes', async () => {
   assert.equal(store.size, 3);
   await assert.rejects(c.write(background(), row(4)), { code: 'COMMITTER_CLOSED' });
 });
+
+test('one partial flush at a time gathers the next batch; full batches run side by side', async () => {
+  const store = new MemoryStore(1000);
+  const gates: Array<() => void> = [];
+  const batches: number[][] = [];
+  const gated = Object.create(store) as MemoryStore;
+  gated.insertBatch = async (rows) => {
+    batches.push(rows.map((r) => r.id));
+    await new Promise<void>((r) => gates.push(r));
+    return store.insertBatch(rows);
+  };
+  const c = new GroupCommitter(gated, { maxRows: 4, flushIntervalMs: 0, maxConcurrentFlushes: 3, bufferCapacity: 100 });
+  const tick = () => new Promise((r) => setImmediate(r));
+  const all: Array<Promise<void>> = [c.write(background(), row(1))];
+  await tick();
+  assert.deepEqual(batches, [[1]], 'a lone Push is written on the next turn');
+  // While that partial flush runs, more Pushes gather instead of starting their own flushes...
+  all.push(c.write(background(), row(2)), c.write(background(), row(3)));
+  await tick();
+  await tick();
+  assert.deepEqual(batches, [[1]]);
+  assert.equal(c.depth, 2);
+  // ...unless they fill a whole batch: that one goes at once, beside the partial flush.
+  all.push(...[4, 5].map((i) => c.write(background(), row(i))));
+  assert.deepEqual(batches, [[1], [2, 3, 4, 5]]);
+  all.push(c.write(background(), row(6)));
+  await tick();
+  assert.equal(c.flushesInFlight, 2);
+  // The partial flush ends: what gathered meanwhile is written together, right away.
+  all.push(c.write(background(), row(7)));
+  gates.shift()!();
+  for (let i = 0; i < 5 && batches.length < 3; i++) await tick();
+  assert.deepEqual(batches[2], [6, 7]);
+  while (gates.length > 0 || c.flushesInFlight > 0) {
+    gates.shift()?.();
+    await tick();
+  }
+  await Promise.all(all);
+  await c.close();
+  assert.equal(store.size, 7);
+});

@@ -1,8 +1,14 @@
 // Durable group commit: concurrent Pushes wait in a bounded buffer and are written by one multi-row INSERT.
-// A batch is flushed when it reaches `maxRows` or when its oldest Push has waited `flushIntervalMs`, with at most
-// `maxConcurrentFlushes` flushes running. Every Push's promise settles only after its batch was committed (or
-// failed as a whole: then exactly the Pushes in it fail with the store's error). Nothing is retried silently: a
-// retry after an unknown outcome could store a row twice.
+// A full batch (`maxRows`) is flushed at once, up to `maxConcurrentFlushes` side by side. A partial batch is
+// flushed `flushIntervalMs` after its first row arrived (0 = the next event-loop turn), but only while no other
+// partial flush runs: rows that arrive during a flush wait for it and go out together as soon as it is done. That
+// is the classic group commit (one flush in flight gathers the next batch) and it adapts by itself: at low load a
+// Push is written at once, under load batches grow with the database's commit latency, and only when batches fill
+// up do flushes run in parallel. Running partial flushes side by side instead splits the same rows into more,
+// smaller INSERTs, each paying a round trip and a log sync (service/perf/push-vs-bare.ts measures both).
+// Every Push's promise settles only after its batch was committed (or failed as a whole: then exactly the Pushes
+// in it fail with the store's error). Nothing is retried silently: a retry after an unknown outcome could store a
+// row twice.
 import type { BatchConfig } from '../config';
 import type { Context } from '../context/context';
 import type { PageviewRow, Store } from '../db/store';
@@ -51,6 +57,8 @@ export const flushBatch: FlushFn = async (batch, store) => {
 export class GroupCommitter {
   private buffer: Pending[] = [];
   private inFlight = 0;
+  /** A flush of fewer than maxRows rows is running: the next partial batch gathers meanwhile. */
+  private partialInFlight = false;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private closing = false;
   private idleWaiters: Array<() => void> = [];
@@ -92,7 +100,7 @@ export class GroupCommitter {
     while (this.buffer.length >= this.cfg.maxRows && this.inFlight < this.cfg.maxConcurrentFlushes) {
       this.startFlush();
     }
-    if (this.buffer.length > 0 && this.timer === undefined) {
+    if (this.buffer.length > 0 && !this.partialInFlight && this.timer === undefined) {
       // Interval 0: flush once the current event-loop turn has read every request that arrived in it.
       this.timer =
         this.cfg.flushIntervalMs === 0
@@ -110,38 +118,42 @@ export class GroupCommitter {
 
   private onTimer(): void {
     this.timer = undefined;
-    if (this.buffer.length > 0 && this.inFlight < this.cfg.maxConcurrentFlushes) this.startFlush();
-    // When every flush slot is busy, the finishing flush picks the buffer up (see startFlush).
-    if (this.buffer.length > 0 && this.inFlight < this.cfg.maxConcurrentFlushes) this.schedule();
+    // When a partial flush runs or every slot is busy, a finishing flush picks the buffer up (see finish).
+    if (this.buffer.length > 0 && !this.partialInFlight && this.inFlight < this.cfg.maxConcurrentFlushes) this.startFlush();
   }
 
   private startFlush(): void {
     const batch = this.buffer.length <= this.cfg.maxRows ? this.buffer : this.buffer.slice(0, this.cfg.maxRows);
     this.buffer = batch === this.buffer ? [] : this.buffer.slice(this.cfg.maxRows);
     if (this.buffer.length === 0) this.clearTimer();
+    const partial = batch.length < this.cfg.maxRows;
+    if (partial) this.partialInFlight = true;
     this.inFlight += 1;
     const started = performance.now();
     this.flush(batch, this.store).then(
       () => {
         for (const p of batch) p.resolve();
-        this.finish(batch.length, started, undefined);
+        this.finish(batch.length, partial, started, undefined);
       },
       (err: unknown) => {
         const storeErr =
           err instanceof StoreError ? err : new StoreError('internal', 'FLUSH_FAILED', 'write failed', { cause: err });
         for (const p of batch) p.reject(storeErr);
-        this.finish(batch.length, started, storeErr);
+        this.finish(batch.length, partial, started, storeErr);
       },
     );
   }
 
-  private finish(rows: number, started: number, error: StoreError | undefined): void {
+  private finish(rows: number, partial: boolean, started: number, error: StoreError | undefined): void {
     this.inFlight -= 1;
+    if (partial) this.partialInFlight = false;
     this.observer.onFlush?.({ rows, seconds: (performance.now() - started) / 1000, error });
-    // Rows that gathered while this flush ran have waited at least as long as the flush: write them now.
-    if (this.buffer.length > 0) {
+    this.schedule();
+    // Rows that gathered while a flush ran have waited at least as long as that flush: write them now rather than
+    // after another gathering window.
+    if (this.buffer.length > 0 && !this.partialInFlight && this.inFlight < this.cfg.maxConcurrentFlushes) {
+      this.clearTimer();
       this.startFlush();
-      this.schedule();
     }
     if (this.buffer.length === 0 && this.inFlight === 0) {
       for (const w of this.idleWaiters.splice(0)) w();
