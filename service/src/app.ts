@@ -79,6 +79,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
           app.log.warn({ err: r.error, rows: r.rows, code: r.error.code, failure: r.error.failure }, 'flush failed');
         }
       },
+      onCallbackError: (err) => app.log.error({ err }, 'answering a committed Push failed'),
     },
     opts.flush ?? tracedFlush(flushBatch),
   );

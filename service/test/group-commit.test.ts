@@ -153,3 +153,27 @@ test('one partial flush at a time gathers the next batch; full batches run side 
   await c.close();
   assert.equal(store.size, 7);
 });
+
+test('a commit callback that throws does not keep the rest of its batch from being answered', async () => {
+  const store = new MemoryStore(100);
+  const thrown: unknown[] = [];
+  const c = new GroupCommitter(
+    store,
+    { maxRows: 3, flushIntervalMs: 1000, maxConcurrentFlushes: 1, bufferCapacity: 100 },
+    { onCallbackError: (err) => thrown.push(err) },
+  );
+  const answered: number[] = [];
+  for (const i of [1, 2, 3]) {
+    c.enqueue(background(), row(i), (err) => {
+      assert.equal(err, undefined);
+      if (i === 2) throw new Error('reply failed');
+      answered.push(i);
+    });
+  }
+  await c.close();
+  assert.deepEqual(answered, [1, 3]);
+  assert.equal(thrown.length, 1);
+  assert.equal(store.size, 3);
+  // And the committer still works afterwards.
+  await assert.rejects(c.write(background(), row(4)), { code: 'COMMITTER_CLOSED' });
+});

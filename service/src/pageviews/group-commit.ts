@@ -30,11 +30,13 @@ export class CommitterClosedError extends Error {
   }
 }
 
+/** Called once when the row's batch is committed (no argument) or failed (the store's error). */
+export type CommitCallback = (err?: StoreError) => void;
+
 interface Pending {
   row: PageviewRow;
   ctx: Context;
-  resolve(): void;
-  reject(err: unknown): void;
+  done: CommitCallback;
 }
 
 export interface FlushResult {
@@ -45,6 +47,8 @@ export interface FlushResult {
 
 export interface CommitterObserver {
   onFlush?(result: FlushResult): void;
+  /** A commit callback threw: the other Pushes of its batch are still answered, the committer carries on. */
+  onCallbackError?(err: unknown): void;
 }
 
 /** One flush: the seam where tracing of the write lands (it receives the batch and each row's context). */
@@ -84,15 +88,23 @@ export class GroupCommitter {
   }
 
   /**
-   * Queues one row and resolves once it is committed. Takes no cancellation on purpose: callers pass a
-   * withoutCancel() context, and a row that entered the buffer is always flushed.
+   * Queues one row; `done` is called once its batch is committed or failed. Refusals (buffer full, closing) are
+   * thrown at once and queue nothing. Takes no cancellation on purpose: callers pass a withoutCancel() context,
+   * and a row that entered the buffer is always flushed. A callback rather than a promise: this is on the path of
+   * every Push, and a promise with its executor, resolvers and continuation is several allocations and microtask
+   * hops per request.
    */
+  enqueue(ctx: Context, row: PageviewRow, done: CommitCallback): void {
+    if (this.closing) throw new CommitterClosedError();
+    if (this.buffer.length >= this.cfg.bufferCapacity) throw new BufferFullError(this.cfg.bufferCapacity);
+    this.buffer.push({ row, ctx, done });
+    this.schedule();
+  }
+
+  /** enqueue() as a promise: resolves once the row is committed, rejects with the refusal or the store's error. */
   write(ctx: Context, row: PageviewRow): Promise<void> {
-    if (this.closing) return Promise.reject(new CommitterClosedError());
-    if (this.buffer.length >= this.cfg.bufferCapacity) return Promise.reject(new BufferFullError(this.cfg.bufferCapacity));
     return new Promise<void>((resolve, reject) => {
-      this.buffer.push({ row, ctx, resolve, reject });
-      this.schedule();
+      this.enqueue(ctx, row, (err) => (err === undefined ? resolve() : reject(err)));
     });
   }
 
@@ -132,16 +144,24 @@ export class GroupCommitter {
     const started = performance.now();
     this.flush(batch, this.store).then(
       () => {
-        for (const p of batch) p.resolve();
+        for (const p of batch) this.settle(p, undefined);
         this.finish(batch.length, partial, started, undefined);
       },
       (err: unknown) => {
         const storeErr =
           err instanceof StoreError ? err : new StoreError('internal', 'FLUSH_FAILED', 'write failed', { cause: err });
-        for (const p of batch) p.reject(storeErr);
+        for (const p of batch) this.settle(p, storeErr);
         this.finish(batch.length, partial, started, storeErr);
       },
     );
+  }
+
+  private settle(p: Pending, err: StoreError | undefined): void {
+    try {
+      p.done(err);
+    } catch (thrown) {
+      this.observer.onCallbackError?.(thrown);
+    }
   }
 
   private finish(rows: number, partial: boolean, started: number, error: StoreError | undefined): void {

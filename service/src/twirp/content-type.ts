@@ -10,6 +10,9 @@ export const CONTENT_TYPES: Record<TwirpEncoding, string> = {
 /** The encoding a Content-Type header selects, or undefined when Twirp does not serve it. */
 export function encodingOf(header: string | undefined): TwirpEncoding | undefined {
   if (header === undefined) return undefined;
+  // The two exact spellings nearly every client sends, without slicing or case folding.
+  if (header === 'application/json') return 'json';
+  if (header === 'application/protobuf') return 'protobuf';
   const semi = header.indexOf(';');
   const media = (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
   if (media === 'application/json') return 'json';
