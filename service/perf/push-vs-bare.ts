@@ -192,6 +192,9 @@ async function main(): Promise<void> {
     const batches = /pageview_batch_size_sum (\S+)\npageview_batch_size_count (\S+)/.exec(metrics);
     const flushes = /pageview_flush_duration_seconds_sum (\S+)\npageview_flush_duration_seconds_count (\S+)/.exec(metrics);
     const rowsAfter = await rowCount();
+    // This machine's speed drifts over minutes (a neighbour on the same cores): each round's bare and Push runs
+    // are seconds apart, so the median of the per-round ratios is the steadier figure.
+    const ratios = pushRps.map((p, i) => p / bareRps[i]!);
     const mb = median(bareRps);
     const mp = median(pushRps);
     const out = [
@@ -199,7 +202,7 @@ async function main(): Promise<void> {
       ...lines,
       `median bare: ${mb.toFixed(0)} req/s`,
       `median push (${useMysql ? 'MySQL, durable ack' : 'embedded memory store'}): ${mp.toFixed(0)} req/s`,
-      `ratio push/bare: ${(mp / mb).toFixed(2)}x`,
+      `ratio push/bare: ${(mp / mb).toFixed(2)}x (medians); per-round ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}, median ${median(ratios).toFixed(2)}x`,
       `mean rows per flush: ${batches ? (Number(batches[1]) / Number(batches[2])).toFixed(1) : '?'}`,
       `mean flush duration: ${flushes ? ((Number(flushes[1]) / Number(flushes[2])) * 1000).toFixed(2) : '?'} ms`,
       `service settings: ${Object.entries(process.env).filter(([k]) => /^(BATCH_|DB_POOL_|BUFFER_)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`,

@@ -102,7 +102,9 @@ export function scanPushJson(b: Uint8Array): PushFields | undefined {
         let v = 0;
         while (i < n && isDigit(b[i]!)) v = v * 10 + (b[i++]! - 0x30);
         if (i - start > 15) return undefined;
-        out[field] = v;
+        // Named stores: a keyed store with varying names (out[field]) goes megamorphic on this hot path.
+        if (field === 'section') out.section = v;
+        else out.id = v;
       }
       while (i < n && isWs(b[i]!)) i++;
       if (b[i] === 0x2c) {

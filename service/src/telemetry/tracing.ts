@@ -159,10 +159,11 @@ function decide(raw: IncomingMessage): RequestTrace | undefined {
   const state = apmState();
   const sampled =
     state.active && (parent !== undefined ? parent.sampled : state.sampleRate > 0 && Math.random() < state.sampleRate);
-  const name = twirpMethodName(url);
   if (!sampled) {
-    return parent === undefined ? undefined : new RequestTrace({ traceId: parent.traceId, sampled: false, name });
+    // Most requests end here: no trace id to carry, so no method name to work out either.
+    return parent === undefined ? undefined : new RequestTrace({ traceId: parent.traceId, sampled: false, name: twirpMethodName(url) });
   }
+  const name = twirpMethodName(url);
   return openTransaction(raw, name, parent) ?? (parent && new RequestTrace({ traceId: parent.traceId, sampled: false, name }));
 }
 
