@@ -10,6 +10,8 @@ const options = require('../src/telemetry/apm-options.cjs') as {
   parseSampleRate(raw: string | undefined): number;
   parseSpanMinDuration(raw: string | undefined): number;
   parseFlushesPerSecond(raw: string | undefined): number;
+  DEFAULT_REQUESTS_PER_SECOND: number;
+  parseRequestsPerSecond(raw: string | undefined): number;
   parseCommitWaitMin(raw: string | undefined): number;
   readPackageJson(): { name: string; version: string };
   agentOptions(env: Record<string, string | undefined>, pkg: { name: string; version: string }): Record<string, unknown>;
@@ -66,6 +68,15 @@ describe('apm options', () => {
     assert.equal(options.parseCommitWaitMin('0'), 0);
     assert.equal(options.parseCommitWaitMin(undefined), 25);
     assert.throws(() => options.parseCommitWaitMin('soon'), { code: 'APM_CONFIG_INVALID' });
+  });
+
+  it('request trace budget: whole numbers from 1, default when unset, a clear error otherwise', () => {
+    assert.equal(options.parseRequestsPerSecond(undefined), options.DEFAULT_REQUESTS_PER_SECOND);
+    assert.equal(options.parseRequestsPerSecond(' 250 '), 250);
+    assert.equal(options.parseRequestsPerSecond('1000000'), 1000000);
+    for (const bad of ['0', '-5', '2.5', 'lots', '1000001']) {
+      assert.throws(() => options.parseRequestsPerSecond(bad), /TRACE_REQUESTS_PER_SECOND=.*expected a whole number from 1 to 1000000/);
+    }
   });
 
   it('agent options: name and version from package.json, edge-sampled design, bounded queue', () => {

@@ -75,6 +75,24 @@ function parseFlushesPerSecond(raw) {
   return n;
 }
 
+/** Edge-sampled request transactions per second unless TRACE_REQUESTS_PER_SECOND says otherwise. */
+// A sample rate alone makes tracing cost grow with load: 1% of 40k req/s is 400 transactions a second, each of
+// which costs the service tens of microseconds (service/perf/apm-overhead.ts), and under stress that is exactly the
+// CPU the service needs. The budget caps what the edge decides (as Jaeger's rate-limiting sampler does); a request
+// whose traceparent says sampled is traced whatever the budget, so a caller's trace never loses its server half.
+const DEFAULT_REQUESTS_PER_SECOND = 100;
+
+/** TRACE_REQUESTS_PER_SECOND: 1 to 1000000 edge-sampled transactions per second. */
+function parseRequestsPerSecond(raw) {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_REQUESTS_PER_SECOND;
+  const text = raw.trim();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 1000000) {
+    throw new ApmConfigError(`TRACE_REQUESTS_PER_SECOND=${JSON.stringify(raw)}: expected a whole number from 1 to 1000000`);
+  }
+  return n;
+}
+
 function readPackageJson() {
   // service/src/telemetry -> repository root
   const file = path.resolve(__dirname, '..', '..', '..', 'package.json');
@@ -119,6 +137,8 @@ module.exports = {
   parseSpanMinDuration,
   DEFAULT_FLUSHES_PER_SECOND,
   parseFlushesPerSecond,
+  DEFAULT_REQUESTS_PER_SECOND,
+  parseRequestsPerSecond,
   DEFAULT_COMMIT_WAIT_MIN_MS,
   parseCommitWaitMin,
   readPackageJson,

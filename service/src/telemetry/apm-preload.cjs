@@ -30,6 +30,7 @@ const {
   parseSampleRate,
   parseSpanMinDuration,
   parseFlushesPerSecond,
+  parseRequestsPerSecond,
   parseCommitWaitMin,
   readPackageJson,
   agentOptions,
@@ -45,6 +46,7 @@ function start() {
   const sampleRate = parseSampleRate(env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE);
   const spanMinDurationMs = parseSpanMinDuration(env.TRACE_SPAN_MIN_DURATION_MS);
   const flushesPerSecond = parseFlushesPerSecond(env.TRACE_FLUSHES_PER_SECOND);
+  const requestsPerSecond = parseRequestsPerSecond(env.TRACE_REQUESTS_PER_SECOND);
   const commitWaitMinMs = parseCommitWaitMin(env.TRACE_COMMIT_WAIT_MIN_MS);
   delete env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE;
   const options = agentOptions(env, readPackageJson());
@@ -59,6 +61,7 @@ function start() {
     sampleRate,
     spanMinDurationMs,
     flushesPerSecond,
+    requestsPerSecond,
     commitWaitMinMs,
     serviceName: options.serviceName,
     serviceVersion: options.serviceVersion,

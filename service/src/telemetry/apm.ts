@@ -15,6 +15,8 @@ export interface ApmActive {
   readonly commitWaitMinMs: number;
   /** Most flush transactions per second (a flush is traced only when it holds a sampled request's row). */
   readonly flushesPerSecond: number;
+  /** Most transactions per second that the edge sample rate opens (incoming sampled traceparents are not counted). */
+  readonly requestsPerSecond: number;
   readonly serviceName: string;
   readonly serviceVersion: string;
   readonly environment: string;
@@ -66,6 +68,7 @@ export function apmStartupReport(env: Record<string, string | undefined> = proce
           spanMinDurationMs: state.spanMinDurationMs,
           commitWaitMinMs: state.commitWaitMinMs,
           flushesPerSecond: state.flushesPerSecond,
+          requestsPerSecond: state.requestsPerSecond,
         },
       },
       msg: 'Elastic APM agent active',

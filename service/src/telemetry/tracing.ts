@@ -157,8 +157,13 @@ function decide(raw: IncomingMessage): RequestTrace | undefined {
   if (!url.startsWith(TWIRP_PREFIX)) return undefined;
   const parent = parseTraceparent(raw.headers.traceparent);
   const state = apmState();
+  // The caller's sampled flag is honoured as it is; the edge's own decision is a sample rate within a budget of
+  // transactions per second (TRACE_REQUESTS_PER_SECOND, apm-options.cjs), so tracing cost stays bounded under load.
   const sampled =
-    state.active && (parent !== undefined ? parent.sampled : state.sampleRate > 0 && Math.random() < state.sampleRate);
+    state.active &&
+    (parent !== undefined
+      ? parent.sampled
+      : state.sampleRate > 0 && Math.random() < state.sampleRate && requestBudget(state.requestsPerSecond).take());
   if (!sampled) {
     // Most requests end here: no trace id to carry, so no method name to work out either.
     return parent === undefined ? undefined : new RequestTrace({ traceId: parent.traceId, sampled: false, name: twirpMethodName(url) });
@@ -503,6 +508,16 @@ export function startFlush(waits: Iterable<CommitWait | undefined>, rows: number
   const flush = new RecordingFlush(span, otelContext, transaction);
   for (const w of sampled) w.flushStarted(rows, flush);
   return flush;
+}
+
+let requestBucket: { perSecond: number; bucket: TokenBucket } | undefined;
+
+/** Edge-sampled transactions per second (TRACE_REQUESTS_PER_SECOND, apm-options.cjs). */
+function requestBudget(perSecond: number): TokenBucket {
+  if (requestBucket === undefined || requestBucket.perSecond !== perSecond) {
+    requestBucket = { perSecond, bucket: new TokenBucket(perSecond) };
+  }
+  return requestBucket.bucket;
 }
 
 let flushBucket: { perSecond: number; bucket: TokenBucket } | undefined;
