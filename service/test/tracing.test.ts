@@ -115,7 +115,7 @@ describe('without the agent', () => {
     assert.throws(() => timedSpan(undefined, 'validate', () => { throw new Error('bad'); }), /bad/);
     const flush = startFlush([undefined, undefined], 2);
     assert.equal(flush.recording, false);
-    assert.equal(await flush.run(async () => 'done'), 'done');
+    assert.equal(await flush.dispatch(async () => 'done'), 'done');
   });
 
   it('the plugin honours an incoming traceparent for log correlation and leaves other routes alone', async () => {

@@ -5,7 +5,7 @@ import { buildInsert } from './insert-sql';
 import { classifyMysqlError } from './mysql-errors';
 import { applyMigrations } from './migrations';
 import { MysqlPool, type PoolObserver, type PoolStats } from './pool';
-import type { PageviewRow, Store } from './store';
+import type { Dispatch, PageviewRow, Store } from './store';
 
 export class MysqlStore implements Store {
   readonly kind = 'mysql' as const;
@@ -37,12 +37,12 @@ export class MysqlStore implements Store {
     }
   }
 
-  async insertBatch(rows: readonly PageviewRow[]): Promise<void> {
+  async insertBatch(rows: readonly PageviewRow[], dispatch?: Dispatch): Promise<void> {
     if (rows.length === 0) return;
     const sql = buildInsert(rows);
     const conn = await this.acquire();
     try {
-      await conn.query(sql);
+      await (dispatch === undefined ? conn.query(sql) : dispatch(() => conn.query(sql)));
     } catch (err) {
       throw classifyMysqlError(err);
     } finally {

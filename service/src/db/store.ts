@@ -10,12 +10,19 @@ export interface PageviewRow {
   stampMs: number;
 }
 
+/**
+ * Runs the synchronous start of a database call: the moment a call is issued is all the agent's mysql2
+ * instrumentation needs to see the flush's trace context (it makes its span and binds the callback then), so
+ * tracing enters that context only around it (service/src/telemetry/tracing.ts).
+ */
+export type Dispatch = <T>(start: () => T) => T;
+
 export interface Store {
   readonly kind: 'mysql' | 'memory';
   /** Applies pending schema migrations (idempotent). */
   migrate(): Promise<unknown>;
-  /** Commits every row or none; rejects with a StoreError. */
-  insertBatch(rows: readonly PageviewRow[]): Promise<void>;
+  /** Commits every row or none; rejects with a StoreError. `dispatch` wraps the issuing of the INSERT. */
+  insertBatch(rows: readonly PageviewRow[], dispatch?: Dispatch): Promise<void>;
   /** Resolves when a write would be accepted now (readiness). */
   checkWritable(signal?: AbortSignal): Promise<void>;
   /** Pool counts, when the store has a pool. */

@@ -11,7 +11,7 @@
 // row twice.
 import type { BatchConfig } from '../config';
 import type { Context } from '../context/context';
-import type { PageviewRow, Store } from '../db/store';
+import type { Dispatch, PageviewRow, Store } from '../db/store';
 import { StoreError } from '../db/store';
 
 export class BufferFullError extends Error {
@@ -52,10 +52,13 @@ export interface CommitterObserver {
 }
 
 /** One flush: the seam where tracing of the write lands (it receives the batch and each row's context). */
-export type FlushFn = (batch: readonly Pending[], store: Store) => Promise<void>;
+export type FlushFn = (batch: readonly Pending[], store: Store, dispatch?: Dispatch) => Promise<void>;
 
-export const flushBatch: FlushFn = async (batch, store) => {
-  await store.insertBatch(batch.map((p) => p.row));
+export const flushBatch: FlushFn = async (batch, store, dispatch) => {
+  await store.insertBatch(
+    batch.map((p) => p.row),
+    dispatch,
+  );
 };
 
 export class GroupCommitter {

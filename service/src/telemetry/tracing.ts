@@ -42,6 +42,7 @@ import type {
   RouteOptions,
 } from 'fastify';
 import { contextKey, type Context as RequestContext } from '../context/context';
+import type { Dispatch } from '../db/store';
 import { apmAgent, apmState } from './apm';
 import { LazyChildLogger, traceLogFields } from './logging';
 
@@ -406,8 +407,11 @@ export interface FlushTrace {
   /** The flush transaction's ids when recording (also for log lines about this flush). */
   readonly traceId: string | undefined;
   readonly transactionId: string | undefined;
-  /** Runs the database call in the flush's context, so the agent's mysql2 span belongs to the flush. */
-  run<T>(fn: () => T): T;
+  /**
+   * Issues the database call in the flush's context, so the agent's mysql2 span belongs to the flush: the store
+   * calls it around the synchronous start of the INSERT (a Dispatch, service/src/db/store.ts).
+   */
+  readonly dispatch: Dispatch;
   end(error?: unknown): void;
 }
 
@@ -418,20 +422,19 @@ const UNTRACED_FLUSH: FlushTrace = {
   // No context switch: request handlers never run inside a transaction's context (spans get explicit parents), so
   // a flush started from a Push's async context has no transaction to be wrongly attributed to. Entering a context
   // here would also switch on AsyncLocalStorage's promise hooks for the whole process when nothing is sampled.
-  run<T>(fn: () => T): T {
-    return fn();
-  },
+  dispatch: (start) => start(),
   end() {},
 };
 
-let recordingFlushes = 0;
-
 /**
  * A traced flush is the only place the service enters a context (the agent's mysql2 span needs it). Entering one
- * switches on AsyncLocalStorage's promise hooks for the whole process, a cost every request then pays. Nothing
- * else relies on the active context (every span here gets its parent explicitly), so once no traced flush is
- * running the agent's storage is switched off again; the next traced flush switches it on. The agent exposes no
- * public call for this; its run context manager's disable() is what it uses between its own tests.
+ * switches on AsyncLocalStorage's async and promise hooks for the whole process, a cost every request pays while
+ * they are on. Nothing else relies on the active context (every span here gets its parent explicitly), so the
+ * context is entered only for the instant the INSERT is issued (the agent makes its span and binds the query's
+ * callback then) and the agent's storage is switched off right after; the agent's bound callback switches it on
+ * again when the answer arrives, and the flush's end switches it off. Holding the context across the whole round
+ * trip instead kept the hooks on for every request answered meanwhile (service/perf/apm-overhead.ts). The agent
+ * exposes no public call for this; its run context manager's disable() is what it uses between its own tests.
  */
 function pauseContextTracking(): void {
   const agent = apmAgent() as unknown as { _instrumentation?: { _runCtxMgr?: { disable?: () => void } } } | undefined;
@@ -451,13 +454,15 @@ class RecordingFlush implements FlushTrace {
     this.traceId = sc.traceId;
     this.transactionId = transaction?.ids['transaction.id'] ?? sc.spanId;
   }
-  run<T>(fn: () => T): T {
-    recordingFlushes += 1;
-    return context.with(this.otelContext, fn);
-  }
+  readonly dispatch: Dispatch = <T>(start: () => T): T => {
+    try {
+      return context.with(this.otelContext, start);
+    } finally {
+      pauseContextTracking();
+    }
+  };
   end(error?: unknown): void {
-    recordingFlushes -= 1;
-    if (recordingFlushes === 0) pauseContextTracking();
+    pauseContextTracking();
     const code = error === undefined ? undefined : (errorCode(error) ?? 'error');
     if (this.transaction !== undefined) {
       this.transaction.result = code ?? 'ok';
@@ -545,7 +550,7 @@ export const COMMIT_WAIT = contextKey<CommitWait>('commit-wait');
  * flush.
  */
 export function tracedFlush<B extends { readonly ctx: RequestContext }, S>(
-  inner: (batch: readonly B[], store: S) => Promise<void>,
+  inner: (batch: readonly B[], store: S, dispatch?: Dispatch) => Promise<void>,
 ): (batch: readonly B[], store: S) => Promise<void> {
   return async (batch, store) => {
     if (!apmState().active) return inner(batch, store);
@@ -554,7 +559,7 @@ export function tracedFlush<B extends { readonly ctx: RequestContext }, S>(
       batch.length,
     );
     try {
-      await flush.run(() => inner(batch, store));
+      await inner(batch, store, flush.recording ? flush.dispatch : undefined);
     } catch (err) {
       flush.end(err);
       throw err;
