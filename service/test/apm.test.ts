@@ -16,34 +16,48 @@ function traceparent(sampled: boolean): { header: string; traceId: string; paren
   return { header: `00-${traceId}-${parentId}-${sampled ? '01' : '00'}`, traceId, parentId };
 }
 
-describe('Elastic APM: transactions, spans, errors and labels reach the intake', () => {
+/** A MariaDB, a capture intake and the service under the preload with `env`, for one describe block. */
+function serviceUnderApm(env: Record<string, string>): { db: () => MariaDb; intake: () => ApmIntake; svc: () => ServiceProcess } {
   let db: MariaDb;
   let intake: ApmIntake;
   let svc: ServiceProcess;
-
   before(async () => {
     db = await MariaDb.start();
     intake = await ApmIntake.start();
     svc = await startService({
       MYSQL_URL: db.url,
       ELASTIC_APM_SERVER_URL: intake.url,
-      // Only requests whose traceparent says so are sampled: the test decides every sampling outcome.
-      ELASTIC_APM_TRANSACTION_SAMPLE_RATE: '0',
-      // Record decode and validate spans however fast they are (the default drops spans under 1 ms).
-      TRACE_SPAN_MIN_DURATION_MS: '0',
       ELASTIC_APM_API_REQUEST_TIME: '1s',
       ELASTIC_APM_METRICS_INTERVAL: '0s',
-      DB_POOL_ACQUIRE_TIMEOUT_MS: '500',
-      // The per-request line of a failed write is a debug line (an outage must not flood the log at info).
-      LOG_LEVEL: 'debug',
-      DB_CONNECT_TIMEOUT_MS: '500',
+      ...env,
     });
   });
-
   after(async () => {
     await svc?.stop();
     await intake?.stop();
     await db?.destroy();
+  });
+  return { db: () => db, intake: () => intake, svc: () => svc };
+}
+
+describe('Elastic APM: transactions, spans, errors and labels reach the intake', () => {
+  const env = serviceUnderApm({
+    // Only requests whose traceparent says so are sampled: the test decides every sampling outcome.
+    ELASTIC_APM_TRANSACTION_SAMPLE_RATE: '0',
+    // Record decode and validate spans however fast they are (the default drops spans under 1 ms).
+    TRACE_SPAN_MIN_DURATION_MS: '0',
+    DB_POOL_ACQUIRE_TIMEOUT_MS: '500',
+    // The per-request line of a failed write is a debug line (an outage must not flood the log at info).
+    LOG_LEVEL: 'debug',
+    DB_CONNECT_TIMEOUT_MS: '500',
+  });
+  let db: MariaDb;
+  let intake: ApmIntake;
+  let svc: ServiceProcess;
+  before(() => {
+    db = env.db();
+    intake = env.intake();
+    svc = env.svc();
   });
 
   it('a sampled Push: transaction in the incoming trace, bench labels, OTel spans, flush with mysql span and links', async () => {
@@ -198,50 +212,32 @@ describe('Elastic APM: transactions, spans, errors and labels reach the intake',
 });
 
 describe('Elastic APM: the edge trace budget', () => {
-  let db: MariaDb;
-  let intake: ApmIntake;
-  let svc: ServiceProcess;
-
-  before(async () => {
-    db = await MariaDb.start();
-    intake = await ApmIntake.start();
-    svc = await startService({
-      MYSQL_URL: db.url,
-      ELASTIC_APM_SERVER_URL: intake.url,
-      // Every request without a traceparent would be traced, but at most 3 a second are.
-      ELASTIC_APM_TRANSACTION_SAMPLE_RATE: '1',
-      TRACE_REQUESTS_PER_SECOND: '3',
-      ELASTIC_APM_API_REQUEST_TIME: '1s',
-      ELASTIC_APM_METRICS_INTERVAL: '0s',
-      LOG_LEVEL: 'warn',
-    });
-  });
-
-  after(async () => {
-    await svc?.stop();
-    await intake?.stop();
-    await db?.destroy();
+  const env = serviceUnderApm({
+    // Every request without a traceparent would be traced, but at most 3 a second are.
+    ELASTIC_APM_TRANSACTION_SAMPLE_RATE: '1',
+    TRACE_REQUESTS_PER_SECOND: '3',
+    LOG_LEVEL: 'warn',
   });
 
   it('caps what the edge samples; sampled traceparents are traced whatever the budget; every Push is stored', async () => {
     const started = performance.now();
-    const edge = await Promise.all(Array.from({ length: 60 }, (_, i) => push(svc.url, { property: 'news', section: 3, id: i + 1 })));
+    const edge = await Promise.all(Array.from({ length: 60 }, (_, i) => push(env.svc().url, { property: 'news', section: 3, id: i + 1 })));
     const elapsedS = (performance.now() - started) / 1000;
     for (const r of edge) assert.equal(r.status, 200, r.body);
     const callers = Array.from({ length: 8 }, () => traceparent(true));
     for (const [i, tp] of callers.entries()) {
-      const r = await push(svc.url, { property: 'news', section: 4, id: i + 1 }, { traceparent: tp.header });
+      const r = await push(env.svc().url, { property: 'news', section: 4, id: i + 1 }, { traceparent: tp.header });
       assert.equal(r.status, 200, r.body);
     }
     const callerIds = new Set(callers.map((c) => c.traceId));
-    await intake.waitFor('every caller-sampled transaction', (i) => i.transactions().filter((t) => callerIds.has(t.trace_id)).length === callers.length);
+    await env.intake().waitFor('every caller-sampled transaction', (i) => i.transactions().filter((t) => callerIds.has(t.trace_id)).length === callers.length);
     // Let the agent send whatever else it has, then count the edge-sampled ones.
     await new Promise((r) => setTimeout(r, 1500));
-    const edgeTx = intake.transactions().filter((t) => t.name === PUSH_NAME && !callerIds.has(t.trace_id));
+    const edgeTx = env.intake().transactions().filter((t) => t.name === PUSH_NAME && !callerIds.has(t.trace_id));
     // A full bucket (3) plus 3 a second while the burst lasted, and one for rounding.
     const most = 3 + Math.ceil(3 * elapsedS) + 1;
     assert.ok(edgeTx.length >= 1, 'the budget still lets some requests be traced');
     assert.ok(edgeTx.length <= most, `${edgeTx.length} edge-sampled transactions for 60 requests in ${elapsedS.toFixed(2)} s; budget allows ${most}`);
-    assert.deepEqual(await db.sql('SELECT COUNT(*) FROM test.incoming WHERE property_section IN (3, 4)'), [['68']]);
+    assert.deepEqual(await env.db().sql('SELECT COUNT(*) FROM test.incoming WHERE property_section IN (3, 4)'), [['68']]);
   });
 });
