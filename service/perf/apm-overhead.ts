@@ -96,15 +96,18 @@ function median(xs: number[]): number {
 export function formatReport(variants: Variant[], base: Variant, opts: { connections: number; seconds: number }): string {
   const lines = [
     `Push with MySQL, wrk -t2 -c${opts.connections} -d${opts.seconds}s, rounds alternating`,
-    'throughput ratio = median req/s vs APM off; cpu ratio = APM-off CPU per request / this CPU per request',
+    'throughput ratio = median req/s vs APM off; round ratio = median of each round\'s req/s vs APM off in the same round',
+    '(steadier when the machine speed drifts); cpu ratio = APM-off CPU per request / this CPU per request',
     '',
   ];
   const width = Math.max(...variants.map((v) => v.name.length)) + 2;
   for (const v of variants) {
     const ratio = median(v.rps) / median(base.rps);
+    const roundRatio = median(v.rps.map((r, i) => r / base.rps[i]!));
     const cpuRatio = median(base.cpuUs) / median(v.cpuUs);
     lines.push(
       `${v.name.padEnd(width)} ${median(v.rps).toFixed(0).padStart(6)} req/s  ratio ${ratio.toFixed(3)}x  ` +
+        `round ratio ${roundRatio.toFixed(3)}x  ` +
         `| ${median(v.cpuUs).toFixed(0).padStart(5)} µs cpu/req  cpu ratio ${cpuRatio.toFixed(3)}x  ` +
         `| runs [${v.rps.map((r) => r.toFixed(0)).join(', ')}]  errors ${v.errors}`,
     );
