@@ -46,13 +46,11 @@ class RequestContext implements Context {
       const controller = new AbortController();
       this.controller = controller;
       const res = this.res;
-      if (res.destroyed) {
+      const abortIfUnfinished = () => {
         if (!res.writableFinished) controller.abort(new ClientDisconnectedError());
-      } else {
-        res.once('close', () => {
-          if (!res.writableFinished) controller.abort(new ClientDisconnectedError());
-        });
-      }
+      };
+      if (res.destroyed) abortIfUnfinished();
+      else res.once('close', abortIfUnfinished);
     }
     return this.controller.signal;
   }

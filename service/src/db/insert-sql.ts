@@ -3,8 +3,8 @@
 // trusted header), so building is concatenation: integers as decimal text, strings quoted and escaped only when
 // they hold a character MySQL treats specially, the stamp as a UTC DATETIME(3) literal computed once per
 // millisecond. mysql2's generic formatter walks every value through type checks and regular expressions and
-// costs several microseconds per row (service/perf/push-vs-bare.ts profiles it), which is a large share of what a
-// Push costs; this costs a fraction of one.
+// costs about six times as much per row (service/perf/hot-path-costs.ts compares the two), a share of what a Push
+// costs that this avoids.
 //
 // Escaping follows MySQL's string literal rules for the default sql_mode
 // (https://dev.mysql.com/doc/refman/8.4/en/string-literals.html), the same characters mysql2 escapes:

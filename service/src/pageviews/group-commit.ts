@@ -55,10 +55,7 @@ export interface CommitterObserver {
 export type FlushFn = (batch: readonly Pending[], store: Store, dispatch?: Dispatch) => Promise<void>;
 
 export const flushBatch: FlushFn = async (batch, store, dispatch) => {
-  await store.insertBatch(
-    batch.map((p) => p.row),
-    dispatch,
-  );
+  await store.insertBatch(batch.map((p) => p.row), dispatch);
 };
 
 export class GroupCommitter {
@@ -171,13 +168,10 @@ export class GroupCommitter {
     this.inFlight -= 1;
     if (partial) this.partialInFlight = false;
     this.observer.onFlush?.({ rows, seconds: (performance.now() - started) / 1000, error });
-    this.schedule();
     // Rows that gathered while a flush ran have waited at least as long as that flush: write them now rather than
-    // after another gathering window.
-    if (this.buffer.length > 0 && !this.partialInFlight && this.inFlight < this.cfg.maxConcurrentFlushes) {
-      this.clearTimer();
-      this.startFlush();
-    }
+    // after another gathering window; schedule() then starts any further full batches.
+    if (this.buffer.length > 0 && !this.partialInFlight && this.inFlight < this.cfg.maxConcurrentFlushes) this.startFlush();
+    this.schedule();
     if (this.buffer.length === 0 && this.inFlight === 0) {
       for (const w of this.idleWaiters.splice(0)) w();
     }

@@ -64,12 +64,8 @@ export function makePushHandler(deps: PushDeps) {
     const encoding = requestEncoding(request);
     // Spans for sampled requests only; the commit wait rides with the row to its flush.
     const trace = requestTrace(request);
-    const decoded =
-      trace === undefined ? decodePush(encoding, request.body) : timedSpan(trace, 'decode', () => decodePush(encoding, request.body));
-    const fields =
-      trace === undefined
-        ? validatePush(decoded, deps.allowedProperties)
-        : timedSpan(trace, 'validate', () => validatePush(decoded, deps.allowedProperties));
+    const decoded = timedSpan(trace, 'decode', decodePush, encoding, request.body);
+    const fields = timedSpan(trace, 'validate', validatePush, decoded, deps.allowedProperties);
     if (!deps.storeReady()) throw twirpError.unavailable('storage is not ready yet');
     const wait = startCommitWait(trace);
     const base = withoutCancel(request.ctx!);
@@ -94,6 +90,7 @@ export function makePushHandler(deps: PushDeps) {
         reply.header('content-type', CONTENT_TYPES[encoding]).send(encoding === 'json' ? '{}' : EMPTY);
       });
     } catch (err) {
+      wait?.end(err);
       throw writeErrorToTwirp(err);
     }
   };
