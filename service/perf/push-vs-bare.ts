@@ -2,6 +2,8 @@
 // in one run: a throwaway MariaDB, the service and a bare server on free ports, alternating wrk runs at the same
 // connection count and body. Prints req/s of each run, the medians and their ratio, plus the cost of a /metrics
 // scrape at rest and under load, and checks rows in `incoming` against the 200 answers wrk counted.
+// It also splits the machine's CPU per request between the server's main thread, its other threads, MariaDB and the
+// rest (wrk, kernel), median over the rounds (cpu-account.ts).
 //
 //   node --import tsx service/perf/push-vs-bare.ts [--rounds 3] [--duration 10] [--connections 100] [--threads 2]
 //                                                  [--store mysql|memory]
@@ -16,6 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { MariaDb, freePort } from '../test/support/mariadb';
+import { cpuPerRequest, cpuSnapshot, formatCpuSplit, type CpuSplit } from './cpu-account';
 
 const run = promisify(execFile);
 const BODY = '{"property":"news","section":1,"id":1}';
@@ -45,6 +48,7 @@ async function waitReady(url: string, child: ChildProcess): Promise<void> {
 
 interface WrkResult {
   rps: number;
+  requests: number;
   non2xx: number;
   socketErrors: string;
   p50: string;
@@ -60,6 +64,7 @@ async function wrk(url: string, script: string, o: { threads: number; connection
   const num = (re: RegExp): number => Number(re.exec(stdout)?.[1] ?? 0);
   return {
     rps: num(/Requests\/sec:\s+([\d.]+)/),
+    requests: num(/(\d+) requests in/),
     non2xx: num(/Non-2xx or 3xx responses:\s+(\d+)/),
     socketErrors: /Socket errors:(.*)/.exec(stdout)?.[1]?.trim() ?? 'none',
     p50: /^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '?',
@@ -71,6 +76,16 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Field-wise medians of the per-run CPU splits. */
+function medianSplit(xs: CpuSplit[]): CpuSplit {
+  return {
+    main: median(xs.map((x) => x.main)),
+    otherThreads: median(xs.map((x) => x.otherThreads)),
+    db: median(xs.map((x) => x.db)),
+    rest: median(xs.map((x) => x.rest)),
+  };
 }
 
 async function timeScrape(url: string): Promise<{ ms: number; bytes: number }> {
@@ -168,14 +183,22 @@ async function main(): Promise<void> {
 
     const pushRps: number[] = [];
     const bareRps: number[] = [];
+    const pushCpu: CpuSplit[] = [];
+    const bareCpu: CpuSplit[] = [];
+    const measured = async (pid: number, dbPid: number | undefined, cpu: CpuSplit[], go: () => Promise<WrkResult>) => {
+      const before = await cpuSnapshot(pid, dbPid);
+      const result = await go();
+      cpu.push(cpuPerRequest(before, await cpuSnapshot(pid, dbPid), result.requests));
+      return result;
+    };
     const lines: string[] = [];
     const scrapes: number[] = [];
     for (let r = 0; r < o.rounds; r++) {
-      const b = await wrk(bareUrl, script, o);
+      const b = await measured(bare.pid!, undefined, bareCpu, () => wrk(bareUrl, script, o));
       bareRps.push(b.rps);
       lines.push(`round ${r + 1} bare: ${b.rps.toFixed(0)} req/s p50 ${b.p50} p99 ${b.p99} non-2xx ${b.non2xx} socket errors: ${b.socketErrors}`);
       // Scrape /metrics a few times while the Push run is under way.
-      const pushRun = wrk(pushUrl, script, o);
+      const pushRun = measured(service.pid!, db?.pid, pushCpu, () => wrk(pushUrl, script, o));
       const scrapeLoop = (async () => {
         for (let i = 0; i < 5; i++) {
           await new Promise((res) => setTimeout(res, (o.duration * 1000) / 6));
@@ -203,6 +226,8 @@ async function main(): Promise<void> {
       `median bare: ${mb.toFixed(0)} req/s`,
       `median push (${useMysql ? 'MySQL, durable ack' : 'embedded memory store'}): ${mp.toFixed(0)} req/s`,
       `ratio push/bare: ${(mp / mb).toFixed(2)}x (medians); per-round ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}, median ${median(ratios).toFixed(2)}x`,
+      `bare ${formatCpuSplit(medianSplit(bareCpu))}`,
+      `push ${formatCpuSplit(medianSplit(pushCpu))}`,
       `mean rows per flush: ${batches ? (Number(batches[1]) / Number(batches[2])).toFixed(1) : '?'}`,
       `mean flush duration: ${flushes ? ((Number(flushes[1]) / Number(flushes[2])) * 1000).toFixed(2) : '?'} ms`,
       `service settings: ${Object.entries(process.env).filter(([k]) => /^(BATCH_|DB_POOL_|BUFFER_)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`,

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import type { MemoryStore } from '../src/db/memory-store';
+import { createLogger } from '../src/telemetry/logging';
 import { encodePush, post, startApp } from './support/service';
 
 test('the embedded store is announced, serves Push in both encodings and refuses writes when full', async () => {
@@ -13,7 +14,7 @@ test('the embedded store is announced, serves Push in both encodings and refuses
       cb();
     },
   });
-  const { app, base } = await startApp({ MEMORY_STORE_CAPACITY: '3' }, { logger: { level: 'info', stream } });
+  const { app, base } = await startApp({ MEMORY_STORE_CAPACITY: '3' }, { logger: createLogger({ logLevel: 'info' }, stream) });
   try {
     const warn = lines.find((l) => l.level === 40 && /EMBEDDED IN-MEMORY STORE/.test(String(l.msg)));
     assert.ok(warn, 'a warning names the embedded store');

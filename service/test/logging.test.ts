@@ -34,7 +34,7 @@ describe('redaction', () => {
     const log = createLogger({ logLevel: 'info' }, out);
     log.info({ mysqlUrl: 'mysql://app:s3cr3t-1@db:3306/stats' }, 'config');
     log.info({ config: { mysqlUrl: 'mysql://app:s3cr3t-2@db:3306/stats', pool: { max: 8 } } }, 'nested config');
-    log.info({ req: { method: 'POST', headers: { authorization: 'Bearer s3cr3t-3', cookie: 's3cr3t-4', host: 'x' } } }, 'req');
+    log.info({ headers: { authorization: 'Bearer s3cr3t-3', cookie: 's3cr3t-4', host: 'x' } }, 'headers');
     log.info({ db: { password: 's3cr3t-5', user: 'app' }, secretToken: 's3cr3t-6', apm: { apiKey: 's3cr3t-7' } }, 'misc');
     log.info({ url: 'mysql://app:s3cr3t-8@db/stats' }, 'url');
     const raw = out.raw();
@@ -42,10 +42,21 @@ describe('redaction', () => {
     const lines = out.lines();
     assert.equal(lines[0]!.mysqlUrl, 'mysql://app:***@db:3306/stats');
     assert.deepEqual((lines[1]!.config as Record<string, unknown>).pool, { max: 8 }, 'other fields are untouched');
-    const headers = (lines[2]!.req as { headers: Record<string, string> }).headers;
+    const headers = lines[2]!.headers as Record<string, string>;
     assert.equal(headers.host, 'x');
     assert.equal(headers.authorization, '[redacted]');
     assert.equal((lines[3]!.db as Record<string, string>).user, 'app');
+  });
+
+  it('shows a request as method, url, host and peer, never its headers', () => {
+    const out = sink();
+    const log = createLogger({ logLevel: 'info' }, out);
+    const req = { method: 'POST', url: '/twirp/x', host: 'svc', ip: '10.0.0.9', socket: { remotePort: 4711 }, headers: { authorization: 'Bearer s3cr3t' } };
+    log.error({ req, res: { statusCode: 500, raw: {} } }, 'failed');
+    const line = out.lines()[0]!;
+    assert.deepEqual(line.req, { method: 'POST', url: '/twirp/x', host: 'svc', remoteAddress: '10.0.0.9', remotePort: 4711 });
+    assert.deepEqual(line.res, { statusCode: 500 });
+    assert.doesNotMatch(out.raw(), /s3cr3t/);
   });
 
   it('keeps the level and base fields of the service logger', () => {

@@ -92,3 +92,25 @@ test('each app has its own registry', async () => {
     await other.close();
   }
 });
+
+test('request durations run from the first hook to the answer: a Push includes its commit wait', async () => {
+  const HOLD_MS = 120;
+  const { flushBatch } = await import('../src/pageviews/group-commit');
+  const held = await startApp({}, {
+    flush: async (batch, store) => {
+      await new Promise((r) => setTimeout(r, HOLD_MS));
+      await flushBatch(batch, store);
+    },
+  });
+  try {
+    assert.equal((await post(held.base, JSON.stringify({ property: 'news', section: 1, id: 1 }))).status, 200);
+    await fetch(`${held.base}/healthz`);
+    const text = await (await fetch(`${held.base}/metrics`)).text();
+    const sum = (route: string) => metricValue(text, 'http_server_request_duration_seconds_sum', { http_route: route });
+    assert.ok(sum(PUSH_PATH) >= HOLD_MS / 1000, `Push duration ${sum(PUSH_PATH)} s covers the ${HOLD_MS} ms flush`);
+    assert.ok(sum(PUSH_PATH) < 30, 'seconds, not milliseconds');
+    assert.ok(sum('/healthz') > 0 && sum('/healthz') < HOLD_MS / 1000, `health check duration ${sum('/healthz')} s`);
+  } finally {
+    await held.app.close();
+  }
+});

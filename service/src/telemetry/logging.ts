@@ -47,12 +47,24 @@ function censor(value: unknown, path: string[]): unknown {
   return REDACTED;
 }
 
-/** pino options for the service's logger (Fastify's `logger` option). */
+/** What a line shows of a Fastify request or reply (the fields of Fastify's own serializers; never headers). */
+const serializers = {
+  req(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
+    return { method: req.method, url: req.url, host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+  },
+  res(reply: { statusCode?: number }) {
+    return { statusCode: reply.statusCode };
+  },
+  err: pino.stdSerializers.err,
+};
+
+/** pino options for the service's logger. */
 export function loggerOptions(config: { logLevel: string }): LoggerOptions {
   return {
     level: config.logLevel,
     base: { service: 'pageview' },
     redact: { paths: [...REDACT_PATHS], censor },
+    serializers,
   };
 }
 

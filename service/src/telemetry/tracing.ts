@@ -670,11 +670,15 @@ type ChildLoggerFactory = Parameters<FastifyInstance['setChildLoggerFactory']>[0
 /**
  * Fastify child logger factory: every line of a traced request carries ECS `trace.id` / `transaction.id`. The child
  * itself is made on the request's first log line (LazyChildLogger): most requests never write one.
+ * The parent is the instance's logger (`this.log`) rather than the one Fastify hands over: the service runs Fastify
+ * without a logger of its own and sets its logger as the instance's (app.ts), and then Fastify hands over its null
+ * logger. When Fastify has the logger, both are the same.
  */
-export const traceChildLoggerFactory: ChildLoggerFactory = function (logger, bindings, opts, raw) {
+export const traceChildLoggerFactory: ChildLoggerFactory = function (this: FastifyInstance, logger, bindings, opts, raw) {
   const t = beginRequestTrace(raw as IncomingMessage);
   const all = t === undefined ? bindings : { ...bindings, ...traceLogFields(t) };
-  return new LazyChildLogger(logger as never, all, opts as Record<string, unknown>) as unknown as ReturnType<ChildLoggerFactory>;
+  const parent = (this as FastifyInstance | undefined)?.log ?? logger;
+  return new LazyChildLogger(parent as never, all, opts as Record<string, unknown>) as unknown as ReturnType<ChildLoggerFactory>;
 };
 
 const ERROR = Symbol('pageview.trace.error');

@@ -11,6 +11,8 @@ declare module 'fastify' {
     routeLabel: string | null;
     /** Set once the request has been counted in the HTTP and Push metrics (see app.ts). */
     metricsRecorded: boolean;
+    /** performance.now() when the request reached its first hook: the start of its duration metric (app.ts). */
+    startedAt: number;
   }
 }
 

@@ -96,6 +96,11 @@ export class MariaDb {
     return `mysql://root@127.0.0.1:${this.port}/test`;
   }
 
+  /** The server's process id while it runs (for CPU accounting in perf scripts). */
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
+  }
+
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
