@@ -177,3 +177,29 @@ test('a commit callback that throws does not keep the rest of its batch from bei
   // And the committer still works afterwards.
   await assert.rejects(c.write(background(), row(4)), { code: 'COMMITTER_CLOSED' });
 });
+
+test('the next batch is handed to the store before the finished batch is answered', async () => {
+  const store = new MemoryStore(100);
+  const events: string[] = [];
+  const gates: Array<() => void> = [];
+  const gated = Object.create(store) as MemoryStore;
+  gated.insertBatch = async (rows) => {
+    events.push(`insert ${rows.map((r) => r.id).join(',')}`);
+    await new Promise<void>((r) => gates.push(r));
+    return store.insertBatch(rows);
+  };
+  const c = new GroupCommitter(gated, { maxRows: 10, flushIntervalMs: 0, maxConcurrentFlushes: 2, bufferCapacity: 100 });
+  const tick = () => new Promise((r) => setImmediate(r));
+  const answered = (id: number) => (err?: StoreError) => events.push(err === undefined ? `answer ${id}` : `fail ${id}`);
+  c.enqueue(background(), row(1), answered(1));
+  await tick();
+  c.enqueue(background(), row(2), answered(2));
+  c.enqueue(background(), row(3), answered(3));
+  gates.shift()!();
+  for (let i = 0; i < 5 && !events.includes('answer 1'); i++) await tick();
+  assert.deepEqual(events, ['insert 1', 'insert 2,3', 'answer 1']);
+  gates.shift()!();
+  await c.close();
+  assert.deepEqual(events.slice(3), ['answer 2', 'answer 3']);
+  assert.equal(store.size, 3);
+});

@@ -2,6 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
+import { flushBatch } from '../src/pageviews/group-commit';
 import { MariaDb } from './support/mariadb';
 import { encodePush, metricValue, post, startApp, PUSH_PATH } from './support/service';
 
@@ -95,7 +96,6 @@ test('each app has its own registry', async () => {
 
 test('request durations run from the first hook to the answer: a Push includes its commit wait', async () => {
   const HOLD_MS = 120;
-  const { flushBatch } = await import('../src/pageviews/group-commit');
   const held = await startApp({}, {
     flush: async (batch, store) => {
       await new Promise((r) => setTimeout(r, HOLD_MS));

@@ -6,6 +6,7 @@
 // Push is written at once, under load batches grow with the database's commit latency, and only when batches fill
 // up do flushes run in parallel. Running partial flushes side by side instead splits the same rows into more,
 // smaller INSERTs, each paying a round trip and a log sync (service/perf/push-vs-bare.ts measures both).
+// When a flush ends, the batch gathered meanwhile is handed to the database before the finished batch is answered.
 // Every Push's promise settles only after its batch was committed (or failed as a whole: then exactly the Pushes
 // in it fail with the store's error). Nothing is retried silently: a retry after an unknown outcome could store a
 // row twice.
@@ -143,15 +144,11 @@ export class GroupCommitter {
     this.inFlight += 1;
     const started = performance.now();
     this.flush(batch, this.store).then(
-      () => {
-        for (const p of batch) this.settle(p, undefined);
-        this.finish(batch.length, partial, started, undefined);
-      },
+      () => this.finish(batch, partial, started, undefined),
       (err: unknown) => {
         const storeErr =
           err instanceof StoreError ? err : new StoreError('internal', 'FLUSH_FAILED', 'write failed', { cause: err });
-        for (const p of batch) this.settle(p, storeErr);
-        this.finish(batch.length, partial, started, storeErr);
+        this.finish(batch, partial, started, storeErr);
       },
     );
   }
@@ -164,14 +161,18 @@ export class GroupCommitter {
     }
   }
 
-  private finish(rows: number, partial: boolean, started: number, error: StoreError | undefined): void {
+  private finish(batch: readonly Pending[], partial: boolean, started: number, error: StoreError | undefined): void {
+    const seconds = (performance.now() - started) / 1000;
     this.inFlight -= 1;
     if (partial) this.partialInFlight = false;
-    this.observer.onFlush?.({ rows, seconds: (performance.now() - started) / 1000, error });
     // Rows that gathered while a flush ran have waited at least as long as that flush: write them now rather than
-    // after another gathering window; schedule() then starts any further full batches.
+    // after another gathering window; schedule() then starts any further full batches. The next INSERT leaves
+    // before this batch's Pushes are answered, so the database commits it while they are (answering 50 Pushes
+    // is a few hundred microseconds of this thread; the database would idle through them otherwise).
     if (this.buffer.length > 0 && !this.partialInFlight && this.inFlight < this.cfg.maxConcurrentFlushes) this.startFlush();
     this.schedule();
+    for (const p of batch) this.settle(p, error);
+    this.observer.onFlush?.({ rows: batch.length, seconds, error });
     if (this.buffer.length === 0 && this.inFlight === 0) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
