@@ -1,9 +1,9 @@
 // What Elastic APM costs on the Push route with MySQL, measured side by side in one run:
 //   node --import tsx service/perf/apm-overhead.ts [--rounds 3] [--seconds 8] [--connections 100]
 //       [--variant 'name:ENV=value,ENV2=value']...   (extra APM-on variants, to price a single setting)
-// A throwaway MariaDB, a capture intake server, and the service started (with the preload) three ways:
+// A throwaway MariaDB, a capture intake server, and the service started (with the preload) four ways:
 // APM off (no server URL), APM on with the default edge sampling (rate and per-second budget), APM on tracing every
-// request (rate 1, budget lifted). wrk runs alternate
+// request (rate 1, budget lifted), and the same through the agent's own intake client. wrk runs alternate
 // between them, round after round, so machine noise hits all three alike; the ratios of median throughput are
 // printed. Goals (from the issue): default >= 0.85x of off, 100% >= 0.4x of off.
 import { spawn } from 'node:child_process';
@@ -141,6 +141,19 @@ async function main(): Promise<void> {
       // Every request traced: the sample rate at 1 and the edge budget (TRACE_REQUESTS_PER_SECOND) at its maximum.
       name: 'APM 100% sampling',
       env: { ELASTIC_APM_SERVER_URL: intake.url, ELASTIC_APM_TRANSACTION_SAMPLE_RATE: '1.0', TRACE_REQUESTS_PER_SECOND: '1000000' },
+      rps: [],
+      cpuUs: [],
+      errors: 0,
+    },
+    {
+      // The same with the agent's own HTTP client sending the events (APM_INTAKE_CLIENT, apm-preload.cjs).
+      name: "APM 100% sampling, agent's intake client",
+      env: {
+        ELASTIC_APM_SERVER_URL: intake.url,
+        ELASTIC_APM_TRANSACTION_SAMPLE_RATE: '1.0',
+        TRACE_REQUESTS_PER_SECOND: '1000000',
+        APM_INTAKE_CLIENT: 'agent',
+      },
       rps: [],
       cpuUs: [],
       errors: 0,

@@ -13,6 +13,7 @@ const options = require('../src/telemetry/apm-options.cjs') as {
   DEFAULT_REQUESTS_PER_SECOND: number;
   parseRequestsPerSecond(raw: string | undefined): number;
   parseCommitWaitMin(raw: string | undefined): number;
+  parseIntakeClient(raw: string | undefined): string;
   readPackageJson(): { name: string; version: string };
   agentOptions(env: Record<string, string | undefined>, pkg: { name: string; version: string }): Record<string, unknown>;
 };
@@ -40,7 +41,8 @@ const key = Symbol.for('pageview-stress-lab.apm');
 const state = globalThis[key];
 const loaded = Object.keys(require.cache).filter((p) => p.includes('elastic-apm-node')).length;
 process.stdout.write(JSON.stringify({ active: state && state.active, reason: state && state.reason, loaded,
-  sampleRate: state && state.sampleRate, env: process.env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE ?? null }));
+  sampleRate: state && state.sampleRate, env: process.env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE ?? null,
+  intakeClient: state && state.intakeClient, client: state && state.agent && state.agent._apmClient && state.agent._apmClient.constructor.name }));
 `;
 
 describe('apm options', () => {
@@ -77,6 +79,13 @@ describe('apm options', () => {
     for (const bad of ['0', '-5', '2.5', 'lots', '1000001']) {
       assert.throws(() => options.parseRequestsPerSecond(bad), /TRACE_REQUESTS_PER_SECOND=.*expected a whole number from 1 to 1000000/);
     }
+  });
+
+  it('intake client: service (default) or agent, a clear error otherwise', () => {
+    assert.equal(options.parseIntakeClient(undefined), 'service');
+    assert.equal(options.parseIntakeClient(' agent '), 'agent');
+    assert.equal(options.parseIntakeClient('service'), 'service');
+    assert.throws(() => options.parseIntakeClient('http'), /APM_INTAKE_CLIENT="http": expected service or agent/);
   });
 
   it('agent options: name and version from package.json, edge-sampled design, bounded queue', () => {
@@ -127,6 +136,21 @@ describe('the preload', () => {
     assert.ok(report.loaded > 0);
     assert.equal(report.sampleRate, 0.25);
     assert.equal(report.env, null, 'the agent itself no longer sees the rate');
+  });
+
+  it('sends through the service intake client by default, through the agent client when asked', async () => {
+    const base = {
+      ELASTIC_APM_SERVER_URL: 'http://127.0.0.1:9',
+      ELASTIC_APM_METRICS_INTERVAL: '0s',
+      ELASTIC_APM_CLOUD_PROVIDER: 'none',
+      ELASTIC_APM_LOG_LEVEL: 'off',
+    };
+    const script = `${REPORT}; require('elastic-apm-node').destroy();`;
+    const ours = JSON.parse((await underPreload(base, script)).stdout) as { intakeClient: string; client: string };
+    assert.deepEqual([ours.intakeClient, ours.client], ['service', 'IntakeClient']);
+    const theirs = JSON.parse((await underPreload({ ...base, APM_INTAKE_CLIENT: 'agent' }, script)).stdout) as { intakeClient: string; client: string };
+    assert.equal(theirs.intakeClient, 'agent');
+    assert.notEqual(theirs.client, 'IntakeClient');
   });
 
   it('a bad sample rate stops the process with a clear error', async () => {

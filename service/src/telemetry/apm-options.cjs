@@ -93,6 +93,22 @@ function parseRequestsPerSecond(raw) {
   return n;
 }
 
+/** Who sends the agent's events to the APM Server unless APM_INTAKE_CLIENT says otherwise. */
+const DEFAULT_INTAKE_CLIENT = 'service';
+
+/**
+ * APM_INTAKE_CLIENT: `service` (intake-client.cjs: cheaper per event, see there) or `agent` (the agent's own HTTP
+ * client, with everything it supports beyond what this service needs, e.g. central config and Lambda).
+ */
+function parseIntakeClient(raw) {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_INTAKE_CLIENT;
+  const text = raw.trim();
+  if (text !== 'service' && text !== 'agent') {
+    throw new ApmConfigError(`APM_INTAKE_CLIENT=${JSON.stringify(raw)}: expected service or agent`);
+  }
+  return text;
+}
+
 function readPackageJson() {
   // service/src/telemetry -> repository root
   const file = path.resolve(__dirname, '..', '..', '..', 'package.json');
@@ -141,6 +157,8 @@ module.exports = {
   parseRequestsPerSecond,
   DEFAULT_COMMIT_WAIT_MIN_MS,
   parseCommitWaitMin,
+  DEFAULT_INTAKE_CLIENT,
+  parseIntakeClient,
   readPackageJson,
   agentOptions,
   ApmConfigError,

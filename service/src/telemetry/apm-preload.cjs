@@ -22,6 +22,8 @@
 //   no auth headers or bodies leave the process, and no remote setting can change what was decided here.
 // - The service's own spans are few per Push and budgeted (TRACE_SPAN_MIN_DURATION_MS, TRACE_COMMIT_WAIT_MIN_MS,
 //   TRACE_FLUSHES_PER_SECOND; parsed in apm-options.cjs, explained in tracing.ts).
+// - APM_INTAKE_CLIENT=service (the default) sends the agent's events through intake-client.cjs, which encodes
+//   and sends them for a fraction of the agent's own client's main-thread time; `agent` keeps the agent's client.
 // - The queue to the APM server is bounded (maxQueueSize, apiRequestSize, apiRequestTime, serverTimeout), so
 //   an APM server that is down or slow costs dropped events, never unbounded memory.
 
@@ -32,6 +34,7 @@ const {
   parseFlushesPerSecond,
   parseRequestsPerSecond,
   parseCommitWaitMin,
+  parseIntakeClient,
   readPackageJson,
   agentOptions,
 } = require('./apm-options.cjs');
@@ -48,16 +51,28 @@ function start() {
   const flushesPerSecond = parseFlushesPerSecond(env.TRACE_FLUSHES_PER_SECOND);
   const requestsPerSecond = parseRequestsPerSecond(env.TRACE_REQUESTS_PER_SECOND);
   const commitWaitMinMs = parseCommitWaitMin(env.TRACE_COMMIT_WAIT_MIN_MS);
+  const intakeClient = parseIntakeClient(env.APM_INTAKE_CLIENT);
   delete env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE;
   const options = agentOptions(env, readPackageJson());
+  if (intakeClient === 'service') {
+    // The agent's `transport` option: the agent hands its normalised configuration to this factory and sends every
+    // event through what it returns. (An option the agent marks internal: it is how its own tests capture events.
+    // The startup check below notices if a later agent version ignores it.)
+    const { IntakeClient } = require('./intake-client.cjs');
+    const agentVersion = require('elastic-apm-node/package.json').version;
+    options.transport = (conf) => new IntakeClient(conf, { agentVersion });
+  }
   const agent = require('elastic-apm-node').start(options);
   if (!agent.isStarted() || (agent._conf && agent._conf.active === false)) {
     globalThis[GLOBAL_KEY] = { active: false, reason: 'the agent is configured inactive (ELASTIC_APM_ACTIVE)' };
     return;
   }
+  const { IntakeClient } = intakeClient === 'service' ? require('./intake-client.cjs') : {};
   globalThis[GLOBAL_KEY] = {
     active: true,
     agent,
+    // What really sends: `agent` also when the agent did not take the service's client.
+    intakeClient: IntakeClient !== undefined && agent._apmClient instanceof IntakeClient ? 'service' : 'agent',
     sampleRate,
     spanMinDurationMs,
     flushesPerSecond,

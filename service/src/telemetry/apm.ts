@@ -17,6 +17,8 @@ export interface ApmActive {
   readonly flushesPerSecond: number;
   /** Most transactions per second that the edge sample rate opens (incoming sampled traceparents are not counted). */
   readonly requestsPerSecond: number;
+  /** Who sends events to the APM Server: the service's intake client or the agent's own (APM_INTAKE_CLIENT). */
+  readonly intakeClient: 'service' | 'agent';
   readonly serviceName: string;
   readonly serviceVersion: string;
   readonly environment: string;
@@ -69,6 +71,7 @@ export function apmStartupReport(env: Record<string, string | undefined> = proce
           commitWaitMinMs: state.commitWaitMinMs,
           flushesPerSecond: state.flushesPerSecond,
           requestsPerSecond: state.requestsPerSecond,
+          intakeClient: state.intakeClient,
         },
       },
       msg: 'Elastic APM agent active',
