@@ -123,6 +123,21 @@ describe('Elastic APM: transactions, spans, errors and labels reach the intake',
     assert.match(insert.context?.db?.statement ?? '', /^INSERT INTO incoming/);
   });
 
+  it('span times are consistent: no span of a traced Push ends before it starts', async () => {
+    const callers = Array.from({ length: 30 }, () => traceparent(true));
+    for (const tp of callers) {
+      const res = await push(svc.url, { property: 'news', section: 1, id: 7 }, { traceparent: tp.header });
+      assert.equal(res.status, 200, res.body);
+    }
+    const ids = new Set(callers.map((c) => c.traceId));
+    const waits = () => intake.spans().filter((s) => ids.has(s.trace_id) && s.name === 'commit_wait');
+    // Commit waits get spans when their flush is traced (within the flush budget): most of these 30.
+    await intake.waitFor('commit_wait spans of traced flushes', () => waits().length >= 10);
+    for (const s of intake.spans().filter((x) => ids.has(x.trace_id))) {
+      assert.ok(Number(s.duration) >= 0, `${s.name} ${s.id}: duration ${String(s.duration)} ms`);
+    }
+  });
+
   it('a client mistake: error captured with twirp_code, transaction result from the code, outcome success', async () => {
     const tp = traceparent(true);
     const res = await push(svc.url, { property: 'not-allowed', section: 1, id: 1 }, { traceparent: tp.header });

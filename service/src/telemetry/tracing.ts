@@ -292,13 +292,14 @@ class OtelTraceSpan implements TraceSpan {
   setAttribute(key: string, value: string | number | boolean): void {
     this.span.setAttribute(key, value);
   }
-  end(error?: unknown): void {
+  /** `endTime` (performance.now()) must be given when the span was started with an explicit start time. */
+  end(error?: unknown, endTime?: number): void {
     if (error !== undefined) {
       const code = errorCode(error);
       this.span.setStatus({ code: SpanStatusCode.ERROR, message: code ?? errorMessage(error) });
       if (code !== undefined) this.span.setAttribute('error.code', code);
     }
-    this.span.end();
+    this.span.end(endTime);
   }
 }
 
@@ -347,7 +348,6 @@ function spanMinDurationMs(): number {
 // ---------------------------------------------------------------------------------------------------------------
 // Group commit: the request's wait for its flush, and the flush.
 
-/** A sampled request's wait for the flush that commits its row. */
 /**
  * A sampled request's wait for the flush that commits its row. Its `commit_wait` span is created only when it
  * tells something: the flush was traced (the flush links to it and it names the flush), the commit failed, or the
@@ -389,7 +389,9 @@ export class CommitWait {
     }
     const span = this.materialize();
     if (this.rows !== undefined) span.setAttribute('batch_size', this.rows);
-    new OtelTraceSpan(span).end(error);
+    // The start was given in performance.now() time, so the end is too: the agent's own clock for an end without
+    // a time is not the same clock, and a short wait could come out with a negative duration.
+    new OtelTraceSpan(span).end(error, performance.now());
   }
 }
 
