@@ -109,6 +109,21 @@ describe('against the capture intake', () => {
     c.destroy();
   });
 
+  it('cuts what the intake would refuse on the way out: long names, long statements', async () => {
+    intake.clear();
+    const c = new IntakeClient(conf(intake.url), { agentVersion: '9.9.9', intervalMs: 60_000 });
+    c.sendTransaction({ id: 'long', name: 'n'.repeat(1500), type: 'request' });
+    c.sendSpan({ id: 'sql', name: 'INSERT INTO incoming', context: { db: { statement: 'v'.repeat(30_000) } } });
+    c.sendTransaction({ id: 'short', name: 'stats.StatsService/Push' });
+    await flushed(c);
+    const [long, short] = intake.transactions();
+    assert.equal((long!.name as string).length, 1024);
+    assert.equal(short!.name, 'stats.StatsService/Push');
+    const sql = intake.spans()[0] as { context: { db: { statement: string } } };
+    assert.equal(sql.context.db.statement.length, 10000);
+    c.destroy();
+  });
+
   it('splits what exceeds the request size into several requests, losing nothing', async () => {
     intake.clear();
     const before = intake.intakeRequests;

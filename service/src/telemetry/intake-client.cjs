@@ -220,7 +220,14 @@ class IntakeClient {
     }
     let line;
     try {
-      line = `{"${kind}":${JSON.stringify(bounded(payload, kind, this._longMax, 0))}}\n`;
+      let json = JSON.stringify(payload);
+      // A string is never longer than its JSON text, so an event whose whole text is within the keyword limit holds
+      // no string to cut (nearly every transaction): only longer events are walked.
+      if (json.length > KEYWORD_MAX) {
+        const b = bounded(payload, kind, this._longMax, 0);
+        if (b !== payload) json = JSON.stringify(b);
+      }
+      line = `{"${kind}":${json}}\n`;
     } catch (err) {
       // A cycle or a BigInt: the agent's own events have neither; drop the event rather than the batch.
       this._stats.dropped += 1;

@@ -726,7 +726,8 @@ export const tracingPlugin: FastifyPluginCallback = (fastify, _opts, done) => {
     const t = beginRequestTrace(request.raw);
     if (t !== undefined && t.sampled) {
       const res = reply.raw;
-      res.once('close', () => endRequestTrace(t, res));
+      // 'close' comes once per response; on() spares once()'s wrapper.
+      res.on('close', () => endRequestTrace(t, res));
     }
     next();
   });
