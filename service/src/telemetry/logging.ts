@@ -101,17 +101,26 @@ interface ChildCapable {
 export class LazyChildLogger {
   private real: ChildCapable | undefined;
 
+  /** `moreBindings` (a traced request's trace fields) join `childBindings` when the child is made. */
   constructor(
     private readonly parent: ChildCapable,
     private readonly childBindings: Record<string, unknown>,
     private readonly childOptions: Record<string, unknown> = {},
+    private readonly moreBindings?: Record<string, unknown>,
   ) {
     // A child with its own level or serializers must exist before anyone asks it for its level.
-    if (Object.keys(childOptions).length > 0) this.real = parent.child(childBindings, childOptions);
+    for (const _ in childOptions) {
+      this.real = parent.child(this.allBindings(), childOptions);
+      break;
+    }
+  }
+
+  private allBindings(): Record<string, unknown> {
+    return this.moreBindings === undefined ? this.childBindings : { ...this.childBindings, ...this.moreBindings };
   }
 
   private get logger(): ChildCapable {
-    return (this.real ??= this.parent.child(this.childBindings, this.childOptions));
+    return (this.real ??= this.parent.child(this.allBindings(), this.childOptions));
   }
 
   private enabled(level: LevelName): boolean {
@@ -161,6 +170,6 @@ export class LazyChildLogger {
   }
 
   bindings(): Record<string, unknown> {
-    return this.logger.bindings?.() ?? { ...this.childBindings };
+    return this.logger.bindings?.() ?? { ...this.allBindings() };
   }
 }

@@ -678,9 +678,9 @@ type ChildLoggerFactory = Parameters<FastifyInstance['setChildLoggerFactory']>[0
  */
 export const traceChildLoggerFactory: ChildLoggerFactory = function (this: FastifyInstance, logger, bindings, opts, raw) {
   const t = beginRequestTrace(raw as IncomingMessage);
-  const all = t === undefined ? bindings : { ...bindings, ...traceLogFields(t) };
   const parent = (this as FastifyInstance | undefined)?.log ?? logger;
-  return new LazyChildLogger(parent as never, all, opts as Record<string, unknown>) as unknown as ReturnType<ChildLoggerFactory>;
+  const fields = t === undefined ? undefined : traceLogFields(t);
+  return new LazyChildLogger(parent as never, bindings, opts as Record<string, unknown>, fields) as unknown as ReturnType<ChildLoggerFactory>;
 };
 
 const ERROR = Symbol('pageview.trace.error');
