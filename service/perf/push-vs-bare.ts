@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
+import { SERVICE_V8_FLAGS, serviceNodeArgs } from '../src/launch';
 import { MariaDb, freePort } from '../test/support/mariadb';
 import { cpuPerRequest, cpuSnapshot, formatCpuSplit, type CpuSplit } from './cpu-account';
 
@@ -149,11 +150,14 @@ async function main(): Promise<void> {
       db === undefined ? Number.NaN : Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
     const servicePort = await freePort();
     const barePort = await freePort();
-    service = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'src', 'main.ts')], {
+    // The service as it is started in production (its V8 flags), without the APM preload: APM is off here.
+    service = spawn(process.execPath, serviceNodeArgs({ preload: false }), {
+      cwd: join(__dirname, '..', '..'),
       env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', MYSQL_URL: db?.url ?? '', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    bare = spawn(process.execPath, ['--import', 'tsx', __filename, '--bare-server', String(barePort)], {
+    // The bare server gets the service's V8 flags too: the comparison is of the code, not of heap settings.
+    bare = spawn(process.execPath, [...SERVICE_V8_FLAGS, '--import', 'tsx', __filename, '--bare-server', String(barePort)], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     await waitReady(`http://127.0.0.1:${servicePort}/readyz`, service);

@@ -1,21 +1,20 @@
-// With no --target the bench starts the service itself: `node [-r apm-preload] --import tsx service/src/main.ts` from the repo
+// With no --target the bench starts the service itself: `node [V8 flags] [-r apm-preload] --import tsx service/src/main.ts` from the repo
 // root, on a free port, waits (bounded) for GET /readyz = 200, and stops it with SIGTERM (bounded, then SIGKILL).
 // Its stdout and stderr go to a log file in the run folder.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { APM_PRELOAD, serviceNodeArgs } from '../../../service/src/launch';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 /**
- * The Elastic APM agent must load before anything else (a CommonJS -r preload); it stays inactive unless
- * ELASTIC_APM_SERVER_URL is set, so it is always passed when the service ships it.
+ * The service's own node arguments (service/src/launch.ts). The Elastic APM agent must load before anything else
+ * (a CommonJS -r preload); it stays inactive unless ELASTIC_APM_SERVER_URL is set, so it is always passed when the
+ * service ships it.
  */
-const APM_PRELOAD = './service/src/telemetry/apm-preload.cjs';
-
 export function serviceCommand(root = REPO_ROOT): string[] {
-  const preload = existsSync(resolve(root, APM_PRELOAD)) ? ['-r', APM_PRELOAD] : [];
-  return [...preload, '--import', 'tsx', 'service/src/main.ts'];
+  return serviceNodeArgs({ preload: existsSync(resolve(root, APM_PRELOAD)) });
 }
 
 export interface ServiceOptions {

@@ -1,12 +1,13 @@
-// Runs the real service as a child process with the APM preload, as production starts it:
-// `node -r ./service/src/telemetry/apm-preload.cjs --import tsx service/src/main.ts`. The agent must load first
+// Runs the real service as a child process with the APM preload, as production starts it (service/src/launch.ts:
+// `node --max-semi-space-size=32 -r ./service/src/telemetry/apm-preload.cjs --import tsx service/src/main.ts`). The agent must load first
 // and is a process singleton, so tests that need it cannot build the app in their own process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { APM_PRELOAD, serviceNodeArgs } from '../../src/launch';
 import { freePort } from './mariadb';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
-export const PRELOAD = './service/src/telemetry/apm-preload.cjs';
+export const PRELOAD = APM_PRELOAD;
 
 export interface ServiceProcess {
   readonly url: string;
@@ -27,8 +28,7 @@ process.once('exit', () => {
 
 export async function startService(env: Record<string, string>, opts: { preload?: boolean } = {}): Promise<ServiceProcess> {
   const port = await freePort();
-  const args = opts.preload === false ? [] : ['-r', PRELOAD];
-  args.push('--import', 'tsx', 'service/src/main.ts');
+  const args = serviceNodeArgs({ preload: opts.preload !== false });
   const childEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     // The parent's APM and service settings must not leak into the child.
