@@ -6,9 +6,10 @@
 // rest (wrk, kernel), median over the rounds (cpu-account.ts).
 //
 //   node --import tsx service/perf/push-vs-bare.ts [--rounds 3] [--duration 10] [--connections 100] [--threads 2]
-//                                                  [--store mysql|memory]
+//                                                  [--store mysql|memory] [--mysql-via tcp|socket]
 // `--store memory` runs the service on its embedded store: the same comparison without the database, which
-// separates the HTTP/Twirp cost from the commit cost.
+// separates the HTTP/Twirp cost from the commit cost. `--mysql-via socket` connects to the (co-located) MariaDB
+// over its unix socket instead of TCP on 127.0.0.1.
 //
 // Extra env (BATCH_*, DB_POOL_*) is passed to the service, so defaults can be compared.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -116,6 +117,7 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '100' },
       threads: { type: 'string', default: '2' },
       store: { type: 'string', default: 'mysql' },
+      'mysql-via': { type: 'string', default: 'tcp' },
       'bare-server': { type: 'string' },
     },
   });
@@ -145,6 +147,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
     const useMysql = values.store !== 'memory';
+    if (values['mysql-via'] !== 'tcp' && values['mysql-via'] !== 'socket') {
+      throw new Error(`--mysql-via ${values['mysql-via']}: expected tcp or socket`);
+    }
+    const viaSocket = values['mysql-via'] === 'socket';
     if (useMysql) db = await MariaDb.start();
     const rowCount = async (): Promise<number> =>
       db === undefined ? Number.NaN : Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
@@ -153,7 +159,7 @@ async function main(): Promise<void> {
     // The service as it is started in production (its V8 flags), without the APM preload: APM is off here.
     service = spawn(process.execPath, serviceNodeArgs({ preload: false }), {
       cwd: join(__dirname, '..', '..'),
-      env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', MYSQL_URL: db?.url ?? '', LOG_LEVEL: 'warn' },
+      env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', MYSQL_URL: (viaSocket ? db?.socketUrl : db?.url) ?? '', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     // The bare server gets the service's V8 flags too: the comparison is of the code, not of heap settings.
@@ -228,7 +234,7 @@ async function main(): Promise<void> {
       `wrk -t${o.threads} -c${o.connections} -d${o.duration}s, body ${BODY}, ${o.rounds} alternating rounds`,
       ...lines,
       `median bare: ${mb.toFixed(0)} req/s`,
-      `median push (${useMysql ? 'MySQL, durable ack' : 'embedded memory store'}): ${mp.toFixed(0)} req/s`,
+      `median push (${useMysql ? `MySQL over ${viaSocket ? 'its unix socket' : 'TCP'}, durable ack` : 'embedded memory store'}): ${mp.toFixed(0)} req/s`,
       `ratio push/bare: ${(mp / mb).toFixed(2)}x (medians); per-round ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}, median ${median(ratios).toFixed(2)}x`,
       `bare ${formatCpuSplit(medianSplit(bareCpu))}`,
       `push ${formatCpuSplit(medianSplit(pushCpu))}`,

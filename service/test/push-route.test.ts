@@ -231,3 +231,15 @@ describe('non-Twirp routes', () => {
     assert.equal((await fetch(`${base}/nope`)).status, 404);
   });
 });
+
+test('a co-located MySQL over its unix socket: MYSQL_URL with socketPath', async () => {
+  const viaSocket = await startApp({ MYSQL_URL: db.socketUrl });
+  try {
+    const a = await post(viaSocket.base, JSON.stringify({ property: 'news', section: 77, id: 1 }));
+    assert.equal(a.status, 200);
+    // Counted in the throwaway server: a URL whose socketPath were ignored would go to localhost:3306 instead.
+    assert.equal(await countRows(sql, 'property_section = 77'), 1);
+  } finally {
+    await viaSocket.app.close();
+  }
+});

@@ -96,6 +96,11 @@ export class MariaDb {
     return `mysql://root@127.0.0.1:${this.port}/test`;
   }
 
+  /** The same database over the server's unix socket (mysql2 takes URL query parameters as connection options). */
+  get socketUrl(): string {
+    return `mysql://root@localhost/test?socketPath=${encodeURIComponent(join(this.dir, 'sock'))}`;
+  }
+
   /** The server's process id while it runs (for CPU accounting in perf scripts). */
   get pid(): number | undefined {
     return this.running ? this.child?.pid : undefined;
