@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { MariaDb } from './support/mariadb';
 import { ApmIntake, type IntakeSpan, type IntakeTransaction } from './support/apm-intake';
 import { push, startService, type ServiceProcess } from './support/apm-service';
+import { metricValue } from './support/service';
 
 const PUSH_NAME = 'stats.StatsService/Push';
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
@@ -223,6 +224,16 @@ describe('Elastic APM: transactions, spans, errors and labels reach the intake',
     assert.equal(service.name, 'pageview-stress-lab');
     assert.match(service.version, /^\d+\.\d+\.\d+/);
     assert.equal(typeof service.environment, 'string');
+  });
+
+  it('/metrics counts the events the intake client delivered', async () => {
+    await intake.waitFor('some transactions', (i) => i.transactions().length > 0);
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    const sent = metricValue(text, 'apm_intake_events_total', { outcome: 'sent' });
+    assert.ok(sent >= intake.transactions().length, `sent ${sent}, the intake holds ${intake.transactions().length} transactions`);
+    assert.ok(sent <= intake.events.length, `sent ${sent} of ${intake.events.length} events captured (metadata lines included)`);
+    assert.equal(metricValue(text, 'apm_intake_events_total', { outcome: 'dropped' }), 0);
+    assert.equal(metricValue(text, 'apm_intake_events_total', { outcome: 'lost' }), 0);
   });
 });
 

@@ -84,6 +84,24 @@ export function apmStartupReport(env: Record<string, string | undefined> = proce
   return { level: 'info', fields: { apm: { active: false } }, msg: `Elastic APM off: ${state.reason}` };
 }
 
+/** What the service's intake client has done with the agent's events (intake-client.cjs). */
+export interface IntakeStats {
+  sent: number;
+  dropped: number;
+  failed: number;
+  requests: number;
+  failedRequests: number;
+  queued: number;
+}
+
+/** The intake client's counts; undefined when APM is off or the agent's own client sends. */
+export function apmIntakeStats(): IntakeStats | undefined {
+  const state = apmState();
+  if (!state.active || state.intakeClient !== 'service') return undefined;
+  const client = (state.agent as unknown as { _apmClient?: { _getStats?: () => IntakeStats } })._apmClient;
+  return client?._getStats?.();
+}
+
 /**
  * Flushes what the agent holds, bounded in time, so a clean shutdown does not lose the last transactions and a
  * dead APM server cannot hold the shutdown.

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PoolObserver, PoolStats } from '../db/pool';
 import type { CommitterObserver, FlushResult } from '../pageviews/group-commit';
+import { apmIntakeStats } from './apm';
 import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series-metrics';
 
 export const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -131,6 +132,32 @@ export class ServiceMetrics {
       help: "Connections that failed to open or died, by mysql2's error code and MySQL errno (none for network errors).",
       labelNames: ['error_code', 'errno'],
       registers,
+    });
+    // The tracing pipeline's own health: what became of the agent's events (the service's intake client only).
+    new Counter({
+      name: 'apm_intake_events_total',
+      help:
+        'APM events handed to the intake client, by outcome: sent (the APM Server accepted their request), dropped ' +
+        '(the queue was full), lost (their request failed). No samples when APM is off or APM_INTAKE_CLIENT=agent.',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const s = apmIntakeStats();
+        if (s === undefined) return;
+        this.reset();
+        this.inc({ outcome: 'sent' }, s.sent);
+        this.inc({ outcome: 'dropped' }, s.dropped);
+        this.inc({ outcome: 'lost' }, s.failed);
+      },
+    });
+    new Gauge({
+      name: 'apm_intake_queued_events',
+      help: 'APM events waiting in the intake client for their request to the APM Server.',
+      registers,
+      collect() {
+        const s = apmIntakeStats();
+        if (s !== undefined) this.set(s.queued);
+      },
     });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
