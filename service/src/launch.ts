@@ -8,7 +8,7 @@ export const SERVICE_MAIN = 'service/src/main.ts';
  * within a request (the APM agent's transaction objects live until the commit is answered), and with the larger
  * space fewer of them survive into the old generation. Measured on the Push route with MySQL at 100% APM sampling
  * (node --cpu-prof, wrk -t2 -c100 for 8 s after a 4 s warm-up): garbage collection took 10.1% of the main thread's
- * samples at 16 MB, 7.6% at 32 MB, 7.4% at 64 MB; with APM off, 2%.
+ * samples at 16 MB, 7.6% at 32 MB, 7.4% at 64 MB; with APM off, 2% at 16 MB.
  */
 export const SERVICE_V8_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
 
