@@ -152,7 +152,7 @@ export class ServiceMetrics {
     });
     new Gauge({
       name: 'apm_intake_queued_events',
-      help: 'APM events waiting in the intake client for their request to the APM Server.',
+      help: 'APM events waiting in the intake client for their request to the APM Server (0 when APM is off or APM_INTAKE_CLIENT=agent).',
       registers,
       collect() {
         const s = apmIntakeStats();
