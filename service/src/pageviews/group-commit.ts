@@ -132,7 +132,12 @@ export class GroupCommitter {
   private onTimer(): void {
     this.timer = undefined;
     // When a partial flush runs or every slot is busy, a finishing flush picks the buffer up (see finish).
-    if (this.buffer.length > 0 && !this.partialInFlight && this.inFlight < this.cfg.maxConcurrentFlushes) this.startFlush();
+    if (this.partialMayStart()) this.startFlush();
+  }
+
+  /** Rows wait, no partial flush runs and a slot is free: the waiting rows may go now. */
+  private partialMayStart(): boolean {
+    return this.buffer.length > 0 && !this.partialInFlight && this.inFlight < this.cfg.maxConcurrentFlushes;
   }
 
   private startFlush(): void {
@@ -169,7 +174,7 @@ export class GroupCommitter {
     // after another gathering window; schedule() then starts any further full batches. The next INSERT leaves
     // before this batch's Pushes are answered, so the database commits it while they are (answering 50 Pushes
     // is a few hundred microseconds of this thread; the database would idle through them otherwise).
-    if (this.buffer.length > 0 && !this.partialInFlight && this.inFlight < this.cfg.maxConcurrentFlushes) this.startFlush();
+    if (this.partialMayStart()) this.startFlush();
     this.schedule();
     for (const p of batch) this.settle(p, error);
     this.observer.onFlush?.({ rows: batch.length, seconds, error });

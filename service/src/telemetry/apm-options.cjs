@@ -33,18 +33,32 @@ function parseSampleRate(raw) {
   return Math.round(Number(text) * 10000) / 10000;
 }
 
+/**
+ * A number from the environment: `def` when unset or blank, otherwise non-negative decimal text (whole numbers only
+ * when `whole`) from `min` to `max`; anything else is an ApmConfigError that names the variable and `expected`.
+ */
+function parseBounded(name, raw, { def, min, max, whole, expected }) {
+  if (raw === undefined || raw.trim() === '') return def;
+  const text = raw.trim();
+  const n = Number(text);
+  if (!(whole ? /^\d+$/ : /^\d+(\.\d+)?$/).test(text) || n < min || n > max) {
+    throw new ApmConfigError(`${name}=${JSON.stringify(raw)}: expected ${expected}`);
+  }
+  return n;
+}
+
 /** Decode/validate spans shorter than this are dropped unless TRACE_SPAN_MIN_DURATION_MS says otherwise. */
 const DEFAULT_SPAN_MIN_DURATION_MS = 1;
 
 /** TRACE_SPAN_MIN_DURATION_MS: whole or decimal milliseconds from 0 (record every span) to 60000. */
 function parseSpanMinDuration(raw) {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_SPAN_MIN_DURATION_MS;
-  const text = raw.trim();
-  const n = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || n > 60000) {
-    throw new ApmConfigError(`TRACE_SPAN_MIN_DURATION_MS=${JSON.stringify(raw)}: expected milliseconds from 0 to 60000`);
-  }
-  return n;
+  return parseBounded('TRACE_SPAN_MIN_DURATION_MS', raw, {
+    def: DEFAULT_SPAN_MIN_DURATION_MS,
+    min: 0,
+    max: 60000,
+    whole: false,
+    expected: 'milliseconds from 0 to 60000',
+  });
 }
 
 /** Commit waits of untraced flushes shorter than this get no span unless TRACE_COMMIT_WAIT_MIN_MS says otherwise. */
@@ -52,13 +66,13 @@ const DEFAULT_COMMIT_WAIT_MIN_MS = 25;
 
 /** TRACE_COMMIT_WAIT_MIN_MS: milliseconds from 0 (a span for every commit wait) to 60000. */
 function parseCommitWaitMin(raw) {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_COMMIT_WAIT_MIN_MS;
-  const text = raw.trim();
-  const n = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || n > 60000) {
-    throw new ApmConfigError(`TRACE_COMMIT_WAIT_MIN_MS=${JSON.stringify(raw)}: expected milliseconds from 0 to 60000`);
-  }
-  return n;
+  return parseBounded('TRACE_COMMIT_WAIT_MIN_MS', raw, {
+    def: DEFAULT_COMMIT_WAIT_MIN_MS,
+    min: 0,
+    max: 60000,
+    whole: false,
+    expected: 'milliseconds from 0 to 60000',
+  });
 }
 
 /** Flush transactions per second unless TRACE_FLUSHES_PER_SECOND says otherwise. */
@@ -66,13 +80,13 @@ const DEFAULT_FLUSHES_PER_SECOND = 20;
 
 /** TRACE_FLUSHES_PER_SECOND: 0 (never trace a flush) to 10000. */
 function parseFlushesPerSecond(raw) {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_FLUSHES_PER_SECOND;
-  const text = raw.trim();
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n > 10000) {
-    throw new ApmConfigError(`TRACE_FLUSHES_PER_SECOND=${JSON.stringify(raw)}: expected a whole number from 0 to 10000`);
-  }
-  return n;
+  return parseBounded('TRACE_FLUSHES_PER_SECOND', raw, {
+    def: DEFAULT_FLUSHES_PER_SECOND,
+    min: 0,
+    max: 10000,
+    whole: true,
+    expected: 'a whole number from 0 to 10000',
+  });
 }
 
 /** Edge-sampled request transactions per second unless TRACE_REQUESTS_PER_SECOND says otherwise. */
@@ -84,13 +98,13 @@ const DEFAULT_REQUESTS_PER_SECOND = 100;
 
 /** TRACE_REQUESTS_PER_SECOND: 1 to 1000000 edge-sampled transactions per second. */
 function parseRequestsPerSecond(raw) {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_REQUESTS_PER_SECOND;
-  const text = raw.trim();
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 1000000) {
-    throw new ApmConfigError(`TRACE_REQUESTS_PER_SECOND=${JSON.stringify(raw)}: expected a whole number from 1 to 1000000`);
-  }
-  return n;
+  return parseBounded('TRACE_REQUESTS_PER_SECOND', raw, {
+    def: DEFAULT_REQUESTS_PER_SECOND,
+    min: 1,
+    max: 1000000,
+    whole: true,
+    expected: 'a whole number from 1 to 1000000',
+  });
 }
 
 /** Who sends the agent's events to the APM Server unless APM_INTAKE_CLIENT says otherwise. */

@@ -54,11 +54,11 @@ function start() {
   const intakeClient = parseIntakeClient(env.APM_INTAKE_CLIENT);
   delete env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE;
   const options = agentOptions(env, readPackageJson());
-  if (intakeClient === 'service') {
+  const IntakeClient = intakeClient === 'service' ? require('./intake-client.cjs').IntakeClient : undefined;
+  if (IntakeClient !== undefined) {
     // The agent's `transport` option: the agent hands its normalised configuration to this factory and sends every
     // event through what it returns. (An option the agent marks internal: it is how its own tests capture events.
     // The startup check below notices if a later agent version ignores it.)
-    const { IntakeClient } = require('./intake-client.cjs');
     const agentVersion = require('elastic-apm-node/package.json').version;
     options.transport = (conf) => new IntakeClient(conf, { agentVersion });
   }
@@ -67,7 +67,6 @@ function start() {
     globalThis[GLOBAL_KEY] = { active: false, reason: 'the agent is configured inactive (ELASTIC_APM_ACTIVE)' };
     return;
   }
-  const { IntakeClient } = intakeClient === 'service' ? require('./intake-client.cjs') : {};
   globalThis[GLOBAL_KEY] = {
     active: true,
     agent,
