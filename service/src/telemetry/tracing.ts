@@ -561,7 +561,7 @@ export function tracedFlush<B extends { readonly ctx: RequestContext }, S>(
       batch.length,
     );
     try {
-      await inner(batch, store, flush.recording ? flush.dispatch : undefined);
+      await inner(batch, store, flush.dispatch);
     } catch (err) {
       flush.end(err);
       throw err;
