@@ -19,6 +19,8 @@ export interface ApmActive {
   readonly requestsPerSecond: number;
   /** Who sends events to the APM Server: the service's intake client or the agent's own (APM_INTAKE_CLIENT). */
   readonly intakeClient: 'service' | 'agent';
+  /** The agent's trace and span ids come from the pooled random bytes of agent-ids.cjs. */
+  readonly idsFromPool: boolean;
   readonly serviceName: string;
   readonly serviceVersion: string;
   readonly environment: string;
@@ -72,6 +74,7 @@ export function apmStartupReport(env: Record<string, string | undefined> = proce
           flushesPerSecond: state.flushesPerSecond,
           requestsPerSecond: state.requestsPerSecond,
           intakeClient: state.intakeClient,
+          idsFromPool: state.idsFromPool,
         },
       },
       msg: 'Elastic APM agent active',

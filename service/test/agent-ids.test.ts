@@ -1,0 +1,136 @@
+// The APM agent's ids from pooled random bytes: what the pool hands out, how often it asks OpenSSL, and that under
+// the preload the agent really draws from it while the rest of the process keeps crypto's own randomFillSync.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PRELOAD, REPO_ROOT } from './support/apm-service';
+
+const ids = require('../src/telemetry/agent-ids.cjs') as {
+  pooledRandomFill(poolBytes?: number): (buffer: Buffer, offset?: number, size?: number) => Buffer;
+  POOL_BYTES: number;
+};
+
+/** A pool whose refills are counted: crypto.randomFillSync is swapped only while the pool is made. */
+function countedPool(poolBytes?: number): { fill: (b: Buffer, o?: number, s?: number) => Buffer; calls: () => number } {
+  const original = crypto.randomFillSync;
+  let calls = 0;
+  crypto.randomFillSync = ((...args: Parameters<typeof original>) => {
+    calls++;
+    return original(...args);
+  }) as typeof original;
+  try {
+    return { fill: ids.pooledRandomFill(poolBytes), calls: () => calls };
+  } finally {
+    crypto.randomFillSync = original;
+  }
+}
+
+describe('pooled random fill', () => {
+  it('fills exactly the asked range and leaves the rest of the buffer alone', () => {
+    const { fill } = countedPool();
+    const buf = Buffer.alloc(34, 0xee);
+    fill(buf, 17, 8);
+    assert.deepEqual(buf.subarray(0, 17), Buffer.alloc(17, 0xee));
+    assert.deepEqual(buf.subarray(25), Buffer.alloc(9, 0xee));
+    // 8 random bytes are all 0xee once in 2^64 draws.
+    assert.notDeepEqual(buf.subarray(17, 25), Buffer.alloc(8, 0xee));
+  });
+
+  it('hands out each byte once and asks OpenSSL once per pool, not once per id', () => {
+    const { fill, calls } = countedPool(4096);
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) seen.add(fill(Buffer.alloc(8)).toString('hex'));
+    assert.equal(seen.size, 1000, 'no id repeats');
+    // 8000 bytes from 4096-byte pools: two fills.
+    assert.equal(calls(), Math.ceil((1000 * 8) / 4096));
+  });
+
+  it('a request larger than the pool goes to crypto directly, still random', () => {
+    const { fill, calls } = countedPool(64);
+    const a = fill(Buffer.alloc(100));
+    const b = fill(Buffer.alloc(100));
+    assert.notDeepEqual(a, b);
+    assert.equal(calls(), 2);
+  });
+
+  it('out-of-range arguments raise crypto\'s own error and draw nothing', () => {
+    const { fill, calls } = countedPool();
+    assert.throws(() => fill(Buffer.alloc(8), 4, 8), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => fill(Buffer.alloc(8), -1, 2), { code: 'ERR_OUT_OF_RANGE' });
+    assert.equal(calls(), 2, 'both went to crypto, which refused them');
+  });
+});
+
+const run = promisify(execFile);
+
+// Loaded before the APM preload: counts every crypto.randomFillSync call from then on, the agent's included (it
+// reads the function off the crypto module when its trace-context module loads, so a counter set later would miss
+// its calls).
+const COUNTER = `
+const crypto = require('node:crypto');
+const original = crypto.randomFillSync;
+const counter = { calls: 0 };
+function countingRandomFillSync(...args) { counter.calls++; return original(...args); }
+crypto.randomFillSync = countingRandomFillSync;
+globalThis.randomFillCounter = { counter, countingRandomFillSync };
+`;
+
+describe('the agent under the preload', () => {
+  it("draws transaction and span ids from the pool; the process keeps crypto's randomFillSync", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'pvlab-ids-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const counterFile = join(dir, 'counter.cjs');
+    await writeFile(counterFile, COUNTER);
+    // 500 transactions with a span each. Without the pool the agent calls randomFillSync at least once per
+    // transaction and once per span (1000 calls); with it, 500 x 24 + 500 x 8 = 16000 bytes are 4 pool refills.
+    const script = `
+      const crypto = require('node:crypto');
+      const state = globalThis[Symbol.for('pageview-stress-lab.apm')];
+      const { counter, countingRandomFillSync } = globalThis.randomFillCounter;
+      const before = counter.calls;
+      const agent = state.agent;
+      const traceIds = new Set(), spanIds = new Set();
+      for (let i = 0; i < 500; i++) {
+        const t = agent.startTransaction('t' + i, 'request', { startTime: Date.now() });
+        const s = t.startSpan('s');
+        traceIds.add(t.traceId); spanIds.add(t.id); spanIds.add(s.id);
+        s.end(); t.end();
+      }
+      process.stdout.write(JSON.stringify({ calls: counter.calls - before, idsFromPool: state.idsFromPool,
+        restored: crypto.randomFillSync === countingRandomFillSync,
+        traceIds: traceIds.size, spanIds: spanIds.size, sample: [...traceIds][0], span: [...spanIds][0] }));
+      agent.destroy();
+    `;
+    const { stdout } = await run(process.execPath, ['-r', counterFile, '-r', PRELOAD, '-e', script], {
+      cwd: REPO_ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        ELASTIC_APM_SERVER_URL: 'http://127.0.0.1:9',
+        ELASTIC_APM_METRICS_INTERVAL: '0s',
+        ELASTIC_APM_LOG_LEVEL: 'off',
+      },
+      timeout: 30_000,
+    });
+    const r = JSON.parse(stdout) as {
+      calls: number;
+      idsFromPool: boolean;
+      restored: boolean;
+      traceIds: number;
+      spanIds: number;
+      sample: string;
+      span: string;
+    };
+    assert.equal(r.idsFromPool, true);
+    assert.equal(r.restored, true, "after the preload, crypto.randomFillSync is the process's own again");
+    assert.ok(r.calls <= Math.ceil(16000 / ids.POOL_BYTES), `randomFillSync called ${r.calls} times for 1000 ids`);
+    assert.equal(r.traceIds, 500);
+    assert.equal(r.spanIds, 1000);
+    assert.match(r.sample, /^[0-9a-f]{32}$/);
+    assert.match(r.span, /^[0-9a-f]{16}$/);
+  });
+});
