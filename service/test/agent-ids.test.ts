@@ -11,12 +11,16 @@ import { join } from 'node:path';
 import { PRELOAD, REPO_ROOT } from './support/apm-service';
 
 const ids = require('../src/telemetry/agent-ids.cjs') as {
-  pooledRandomFill(poolBytes?: number): (buffer: Buffer, offset?: number, size?: number) => Buffer;
+  pooledRandomFill(poolBytes?: number): (buffer: NodeJS.ArrayBufferView, offset?: number, size?: number) => NodeJS.ArrayBufferView;
+  loadAgentIdsFromPool(moduleId?: string): boolean;
   POOL_BYTES: number;
 };
 
 /** A pool whose refills are counted: crypto.randomFillSync is swapped only while the pool is made. */
-function countedPool(poolBytes?: number): { fill: (b: Buffer, o?: number, s?: number) => Buffer; calls: () => number } {
+function countedPool(poolBytes?: number): {
+  fill: (b: NodeJS.ArrayBufferView, o?: number, s?: number) => NodeJS.ArrayBufferView;
+  calls: () => number;
+} {
   const original = crypto.randomFillSync;
   let calls = 0;
   crypto.randomFillSync = ((...args: Parameters<typeof original>) => {
@@ -44,7 +48,7 @@ describe('pooled random fill', () => {
   it('hands out each byte once and asks OpenSSL once per pool, not once per id', () => {
     const { fill, calls } = countedPool(4096);
     const seen = new Set<string>();
-    for (let i = 0; i < 1000; i++) seen.add(fill(Buffer.alloc(8)).toString('hex'));
+    for (let i = 0; i < 1000; i++) seen.add((fill(Buffer.alloc(8)) as Buffer).toString('hex'));
     assert.equal(seen.size, 1000, 'no id repeats');
     // 8000 bytes from 4096-byte pools: two fills.
     assert.equal(calls(), Math.ceil((1000 * 8) / 4096));
@@ -58,6 +62,17 @@ describe('pooled random fill', () => {
     assert.equal(calls(), 2);
   });
 
+  it('views other than bytes go to crypto, which counts offset and size in their own units', () => {
+    const { fill, calls } = countedPool();
+    const words = new Uint32Array(4);
+    fill(words, 1, 2);
+    assert.equal(calls(), 1);
+    assert.equal(words[0], 0);
+    assert.equal(words[3], 0);
+    // Whole random 32-bit words, not single bytes copied into words (both below 256: once in 2^48).
+    assert.ok(words[1]! > 255 || words[2]! > 255, `words ${words[1]}, ${words[2]}`);
+  });
+
   it('out-of-range arguments raise crypto\'s own error and draw nothing', () => {
     const { fill, calls } = countedPool();
     assert.throws(() => fill(Buffer.alloc(8), 4, 8), { code: 'ERR_OUT_OF_RANGE' });
@@ -67,6 +82,14 @@ describe('pooled random fill', () => {
 });
 
 const run = promisify(execFile);
+
+describe('loading the agent module with the pool', () => {
+  it('a module that is not there (another agent layout) is reported, and crypto is left alone', () => {
+    const before = crypto.randomFillSync;
+    assert.equal(ids.loadAgentIdsFromPool('elastic-apm-node/lib/no-such-module.js'), false);
+    assert.equal(crypto.randomFillSync, before);
+  });
+});
 
 // Loaded before the APM preload: counts every crypto.randomFillSync call from then on, the agent's included (it
 // reads the function off the crypto module when its trace-context module loads, so a counter set later would miss

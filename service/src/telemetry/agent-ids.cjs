@@ -25,11 +25,19 @@ function pooledRandomFill(poolBytes = POOL_BYTES) {
   const pool = Buffer.allocUnsafe(poolBytes);
   let next = poolBytes; // nothing drawn yet: the first request fills the pool
   return function pooledRandomFillSync(buffer, offset = 0, size = buffer.length - offset) {
-    if (!Number.isInteger(offset) || !Number.isInteger(size) || offset < 0 || size < 0 || offset + size > buffer.length) {
-      // Out-of-range arguments: let crypto raise its own error.
+    if (
+      !(buffer instanceof Uint8Array) ||
+      !Number.isInteger(offset) ||
+      !Number.isInteger(size) ||
+      offset < 0 ||
+      size < 0 ||
+      offset + size > buffer.length ||
+      size > poolBytes
+    ) {
+      // Not a byte buffer (other views count offset and size in their own units), out-of-range arguments (crypto
+      // raises its own error) or more than a pool: crypto's own function does it.
       return fill(buffer, offset, size);
     }
-    if (size > poolBytes) return fill(buffer, offset, size);
     if (next + size > poolBytes) {
       fill(pool);
       next = 0;
@@ -46,11 +54,17 @@ const TRACEPARENT_MODULE = 'elastic-apm-node/lib/tracecontext/traceparent.js';
 
 /**
  * Loads the agent's trace-context module with the pooled randomFillSync in place, then puts crypto's own back.
- * Call before the agent is required. Returns true when the agent's module took the pool, false when it was loaded
- * already (then it keeps crypto's own function).
+ * Call before the agent is required. Returns true when the module was loaded with the pool in place, false when it
+ * was loaded already or is not where this agent version keeps it (then the agent keeps crypto's own function, and
+ * the startup log line says `idsFromPool: false`). test/agent-ids.test.ts checks that the agent really draws from it.
  */
-function loadAgentIdsFromPool() {
-  const resolved = require.resolve(TRACEPARENT_MODULE);
+function loadAgentIdsFromPool(moduleId = TRACEPARENT_MODULE) {
+  let resolved;
+  try {
+    resolved = require.resolve(moduleId);
+  } catch {
+    return false;
+  }
   if (require.cache[resolved] !== undefined) return false;
   const original = crypto.randomFillSync;
   crypto.randomFillSync = pooledRandomFill();
