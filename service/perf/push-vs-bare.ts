@@ -3,7 +3,9 @@
 // connection count and body. Prints req/s of each run, the medians and their ratio, plus the cost of a /metrics
 // scrape at rest and under load, and checks rows in `incoming` against the 200 answers wrk counted.
 // It also splits the machine's CPU per request between the server's main thread, its other threads, MariaDB and the
-// rest (wrk, kernel), median over the rounds (cpu-account.ts).
+// rest (wrk, kernel), median over the rounds (cpu-account.ts), and how busy each server's main thread was: with wrk
+// keeping 100 requests outstanding, a main thread short of 100% busy is waiting (for Push: on commits). The rows per
+// flush are shown as a distribution over the measured rounds, since a mean hides how the rows in flight split.
 //
 //   node --import tsx service/perf/push-vs-bare.ts [--rounds 3] [--duration 10] [--connections 100] [--threads 2]
 //                                                  [--store mysql|memory] [--mysql-via tcp|socket]
@@ -72,6 +74,42 @@ async function wrk(url: string, script: string, o: { threads: number; connection
     p50: /^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? '?',
     p99: /^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? '?',
   };
+}
+
+/** Share of a run's wall time the main thread spent on the CPU. */
+function mainThreadBusy(split: CpuSplit, requests: number, wallMs: number): number {
+  return (split.main * Math.max(requests, 1)) / (wallMs * 1000);
+}
+
+const pct = (x: number): string => (x > 0 && x < 0.005 ? '<1%' : `${(x * 100).toFixed(0)}%`);
+
+/** Cumulative `pageview_batch_size` bucket counts by upper bound (Prometheus text). */
+function batchSizeBuckets(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^pageview_batch_size_bucket\{le="([^"]+)"\} (\S+)$/gm)) out.set(m[1]!, Number(m[2]));
+  return out;
+}
+
+/**
+ * The flushes between two scrapes, as shares per bucket (`11-20: 14%`): how the rows in flight split into
+ * batches, which a mean hides (one flush of 90 rows and one of 10 average 50, like two of 50).
+ */
+function batchSizeShares(before: Map<string, number>, after: Map<string, number>): string {
+  const bounds = [...after.keys()].filter((k) => k !== '+Inf');
+  const total = (after.get('+Inf') ?? 0) - (before.get('+Inf') ?? 0);
+  if (total <= 0) return 'no flushes';
+  const parts: string[] = [];
+  let prevBound = 0;
+  let prevCount = 0;
+  for (const b of [...bounds, '+Inf']) {
+    const cum = (after.get(b) ?? 0) - (before.get(b) ?? 0);
+    const n = cum - prevCount;
+    const label = b === '+Inf' ? `>${prevBound}` : prevBound + 1 === Number(b) ? b : `${prevBound + 1}-${b}`;
+    if (n > 0) parts.push(`${label}: ${pct(n / total)}`);
+    prevCount = cum;
+    if (b !== '+Inf') prevBound = Number(b);
+  }
+  return `${parts.join(', ')} of ${total} flushes`;
 }
 
 function median(xs: number[]): number {
@@ -195,20 +233,32 @@ async function main(): Promise<void> {
     const bareRps: number[] = [];
     const pushCpu: CpuSplit[] = [];
     const bareCpu: CpuSplit[] = [];
-    const measured = async (pid: number, dbPid: number | undefined, cpu: CpuSplit[], go: () => Promise<WrkResult>) => {
+    const pushBusy: number[] = [];
+    const bareBusy: number[] = [];
+    const measured = async (
+      pid: number,
+      dbPid: number | undefined,
+      cpu: CpuSplit[],
+      busy: number[],
+      go: () => Promise<WrkResult>,
+    ) => {
       const before = await cpuSnapshot(pid, dbPid);
+      const started = performance.now();
       const result = await go();
-      cpu.push(cpuPerRequest(before, await cpuSnapshot(pid, dbPid), result.requests));
+      const split = cpuPerRequest(before, await cpuSnapshot(pid, dbPid), result.requests);
+      cpu.push(split);
+      busy.push(mainThreadBusy(split, result.requests, performance.now() - started));
       return result;
     };
+    const batchesBefore = batchSizeBuckets(await (await fetch(metricsUrl)).text());
     const lines: string[] = [];
     const scrapes: number[] = [];
     for (let r = 0; r < o.rounds; r++) {
-      const b = await measured(bare.pid!, undefined, bareCpu, () => wrk(bareUrl, script, o));
+      const b = await measured(bare.pid!, undefined, bareCpu, bareBusy, () => wrk(bareUrl, script, o));
       bareRps.push(b.rps);
       lines.push(`round ${r + 1} bare: ${b.rps.toFixed(0)} req/s p50 ${b.p50} p99 ${b.p99} non-2xx ${b.non2xx} socket errors: ${b.socketErrors}`);
       // Scrape /metrics a few times while the Push run is under way.
-      const pushRun = measured(service.pid!, db?.pid, pushCpu, () => wrk(pushUrl, script, o));
+      const pushRun = measured(service.pid!, db?.pid, pushCpu, pushBusy, () => wrk(pushUrl, script, o));
       const scrapeLoop = (async () => {
         for (let i = 0; i < 5; i++) {
           await new Promise((res) => setTimeout(res, (o.duration * 1000) / 6));
@@ -221,6 +271,7 @@ async function main(): Promise<void> {
       lines.push(`round ${r + 1} push: ${p.rps.toFixed(0)} req/s p50 ${p.p50} p99 ${p.p99} non-2xx ${p.non2xx} socket errors: ${p.socketErrors}`);
     }
     const metrics = await (await fetch(metricsUrl)).text();
+    const batchShares = batchSizeShares(batchesBefore, batchSizeBuckets(metrics));
     const accepted = Number(/pageview_pushes_total\{result="accepted",twirp_code="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
     const batches = /pageview_batch_size_sum (\S+)\npageview_batch_size_count (\S+)/.exec(metrics);
     const flushes = /pageview_flush_duration_seconds_sum (\S+)\npageview_flush_duration_seconds_count (\S+)/.exec(metrics);
@@ -238,6 +289,9 @@ async function main(): Promise<void> {
       `ratio push/bare: ${(mp / mb).toFixed(2)}x (medians); per-round ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}, median ${median(ratios).toFixed(2)}x`,
       `bare ${formatCpuSplit(medianSplit(bareCpu))}`,
       `push ${formatCpuSplit(medianSplit(pushCpu))}`,
+      // A main thread below ~100% busy while wrk keeps 100 requests outstanding is waiting: for Push, on commits.
+      `main thread busy (median): bare ${pct(median(bareBusy))}, push ${pct(median(pushBusy))}`,
+      `rows per flush in the measured rounds: ${batchShares}`,
       `mean rows per flush: ${batches ? (Number(batches[1]) / Number(batches[2])).toFixed(1) : '?'}`,
       `mean flush duration: ${flushes ? ((Number(flushes[1]) / Number(flushes[2])) * 1000).toFixed(2) : '?'} ms`,
       `service settings: ${Object.entries(process.env).filter(([k]) => /^(BATCH_|DB_POOL_|BUFFER_)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`,
