@@ -9,9 +9,12 @@
 //
 //   node --import tsx service/perf/push-vs-bare.ts [--rounds 3] [--duration 10] [--connections 100] [--threads 2]
 //                                                  [--store mysql|memory] [--mysql-via tcp|socket]
+//                                                  [--mariadb-arg FLAG]...
 // `--store memory` runs the service on its embedded store: the same comparison without the database, which
 // separates the HTTP/Twirp cost from the commit cost. `--mysql-via socket` connects to the (co-located) MariaDB
-// over its unix socket instead of TCP on 127.0.0.1.
+// over its unix socket instead of TCP on 127.0.0.1. `--mariadb-arg` adds a flag to the throwaway mariadbd, to price a
+// server setting (`--mariadb-arg --innodb-flush-log-at-trx-commit=2` shows what the per-commit log sync costs; not a
+// durable setting, only a measurement).
 //
 // Extra env (BATCH_*, DB_POOL_*) is passed to the service, so defaults can be compared.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '2' },
       store: { type: 'string', default: 'mysql' },
       'mysql-via': { type: 'string', default: 'tcp' },
+      'mariadb-arg': { type: 'string', multiple: true, default: [] },
       'bare-server': { type: 'string' },
     },
   });
@@ -189,7 +193,10 @@ async function main(): Promise<void> {
       throw new Error(`--mysql-via ${values['mysql-via']}: expected tcp or socket`);
     }
     const viaSocket = values['mysql-via'] === 'socket';
-    if (useMysql) db = await MariaDb.start();
+    const mariadbArgs = values['mariadb-arg'] ?? [];
+    const badArg = mariadbArgs.find((a) => !/^--[a-z0-9][a-z0-9_-]*(=\S*)?$/.test(a));
+    if (badArg !== undefined) throw new Error(`--mariadb-arg ${JSON.stringify(badArg)}: expected one mariadbd flag such as --innodb-flush-log-at-trx-commit=2`);
+    if (useMysql) db = await MariaDb.start({ args: mariadbArgs });
     const rowCount = async (): Promise<number> =>
       db === undefined ? Number.NaN : Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
     const servicePort = await freePort();
@@ -294,6 +301,7 @@ async function main(): Promise<void> {
       `rows per flush in the measured rounds: ${batchShares}`,
       `mean rows per flush: ${batches ? (Number(batches[1]) / Number(batches[2])).toFixed(1) : '?'}`,
       `mean flush duration: ${flushes ? ((Number(flushes[1]) / Number(flushes[2])) * 1000).toFixed(2) : '?'} ms`,
+      `mariadbd flags added: ${mariadbArgs.length > 0 ? mariadbArgs.join(' ') : 'none'}`,
       `service settings: ${Object.entries(process.env).filter(([k]) => /^(BATCH_|DB_POOL_|BUFFER_)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`,
       // wrk closes its connections at the end of a run with Pushes in flight: those are committed (the write
       // ignores disconnects) but never answered, so rows may exceed accepted answers, never the reverse.
