@@ -9,11 +9,11 @@
 //
 //   node --import tsx service/perf/push-vs-bare.ts [--rounds 3] [--duration 10] [--connections 100] [--threads 2]
 //                                                  [--store mysql|memory] [--mysql-via tcp|socket]
-//                                                  [--mariadb-arg FLAG]...
+//                                                  [--mariadb-arg=FLAG]...
 // `--store memory` runs the service on its embedded store: the same comparison without the database, which
 // separates the HTTP/Twirp cost from the commit cost. `--mysql-via socket` connects to the (co-located) MariaDB
 // over its unix socket instead of TCP on 127.0.0.1. `--mariadb-arg` adds a flag to the throwaway mariadbd, to price a
-// server setting (`--mariadb-arg --innodb-flush-log-at-trx-commit=2` shows what the per-commit log sync costs; not a
+// server setting (`--mariadb-arg=--innodb-flush-log-at-trx-commit=2` shows what the per-commit log sync costs; not a
 // durable setting, only a measurement).
 //
 // Extra env (BATCH_*, DB_POOL_*) is passed to the service, so defaults can be compared.
