@@ -8,12 +8,12 @@
 // Rounds alternate the two sides; the medians and their ratio are printed.
 //
 //   node --import tsx service/perf/hot-path-costs.ts [--rounds 7] [--iterations 200000] [--rows 50]
+import { randomFillSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { buildInsert } from '../src/db/insert-sql';
 import type { PageviewRow } from '../src/db/store';
-import { randomFillSync } from 'node:crypto';
 import { HTTP_BUCKETS, ServiceMetrics } from '../src/telemetry/metrics';
 
 const { pooledRandomFill } = require('../src/telemetry/agent-ids.cjs') as {

@@ -73,6 +73,14 @@ describe('pooled random fill', () => {
     assert.ok(words[1]! > 255 || words[2]! > 255, `words ${words[1]}, ${words[2]}`);
   });
 
+  it('an ArrayBuffer, with offset and size left out, goes to crypto as given and is filled whole', () => {
+    const { fill, calls } = countedPool();
+    const raw = new ArrayBuffer(16);
+    fill(raw as unknown as NodeJS.ArrayBufferView);
+    assert.equal(calls(), 1);
+    assert.notDeepEqual(Buffer.from(raw), Buffer.alloc(16));
+  });
+
   it('out-of-range arguments raise crypto\'s own error and draw nothing', () => {
     const { fill, calls } = countedPool();
     assert.throws(() => fill(Buffer.alloc(8), 4, 8), { code: 'ERR_OUT_OF_RANGE' });

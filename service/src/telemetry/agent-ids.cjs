@@ -24,28 +24,24 @@ function pooledRandomFill(poolBytes = POOL_BYTES) {
   const fill = crypto.randomFillSync;
   const pool = Buffer.allocUnsafe(poolBytes);
   let next = poolBytes; // nothing drawn yet: the first request fills the pool
-  return function pooledRandomFillSync(buffer, offset = 0, size = buffer.length - offset) {
-    if (
-      !(buffer instanceof Uint8Array) ||
-      !Number.isInteger(offset) ||
-      !Number.isInteger(size) ||
-      offset < 0 ||
-      size < 0 ||
-      offset + size > buffer.length ||
-      size > poolBytes
-    ) {
-      // Not a byte buffer (other views count offset and size in their own units), out-of-range arguments (crypto
-      // raises its own error) or more than a pool: crypto's own function does it.
-      return fill(buffer, offset, size);
+  return function pooledRandomFillSync(buffer, offset, size) {
+    if (buffer instanceof Uint8Array) {
+      const start = offset === undefined ? 0 : offset;
+      const n = size === undefined ? buffer.length - start : size;
+      if (Number.isInteger(start) && Number.isInteger(n) && start >= 0 && n >= 0 && start + n <= buffer.length && n <= poolBytes) {
+        if (next + n > poolBytes) {
+          fill(pool);
+          next = 0;
+        }
+        // Ids are 8 to 24 bytes: a loop is cheaper than Buffer#copy's argument handling for so few.
+        for (let i = 0; i < n; i++) buffer[start + i] = pool[next + i];
+        next += n;
+        return buffer;
+      }
     }
-    if (next + size > poolBytes) {
-      fill(pool);
-      next = 0;
-    }
-    // Ids are 8 to 24 bytes: a loop is cheaper than Buffer#copy's argument handling for so few.
-    for (let i = 0; i < size; i++) buffer[offset + i] = pool[next + i];
-    next += size;
-    return buffer;
+    // Not a byte buffer (other views count offset and size in their own units), arguments out of range (crypto
+    // raises its own error) or more than a pool: crypto's own function, with the arguments as given.
+    return fill(buffer, offset, size);
   };
 }
 
