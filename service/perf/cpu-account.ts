@@ -17,6 +17,11 @@ async function procTicks(path: string): Promise<number> {
   }
 }
 
+/** utime + stime of a whole process (all its threads) in seconds; NaN when it is gone. */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  return (await procTicks(`/proc/${pid}/stat`)) / CLOCK_TICKS;
+}
+
 /** Busy ticks of the whole machine (every state but idle and iowait) from /proc/stat. */
 async function machineBusyTicks(): Promise<number> {
   const text = await readFile('/proc/stat', 'utf8');

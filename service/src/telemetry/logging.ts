@@ -98,6 +98,12 @@ interface ChildCapable {
  * for a logger that a request answered without error never writes to. Lines go out exactly as through the child;
  * a level disabled on the parent costs one comparison.
  */
+/** Whether an object has an enumerable key, without the array Object.keys() makes (this runs per request). */
+function hasKeys(o: Record<string, unknown>): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 export class LazyChildLogger {
   private real: ChildCapable | undefined;
 
@@ -109,10 +115,7 @@ export class LazyChildLogger {
     private readonly moreBindings?: Record<string, unknown>,
   ) {
     // A child with its own level or serializers must exist before anyone asks it for its level.
-    for (const _ in childOptions) {
-      this.real = parent.child(this.allBindings(), childOptions);
-      break;
-    }
+    if (hasKeys(childOptions)) this.real = parent.child(this.allBindings(), childOptions);
   }
 
   private allBindings(): Record<string, unknown> {
