@@ -1,6 +1,7 @@
 // What Elastic APM costs on the Push route with MySQL, measured side by side in one run:
 //   node --import tsx service/perf/apm-overhead.ts [--rounds 3] [--seconds 8] [--connections 100]
 //       [--variant 'name:ENV=value,ENV2=value']...   (extra APM-on variants, to price a single setting)
+//       [--base off,default,full,full-agent-client]     (which of the four standard variants run; off always does)
 // A throwaway MariaDB, a capture intake server, and the service started (with the preload) four ways:
 // APM off (no server URL), APM on with the default edge sampling (rate and per-second budget), APM on tracing every
 // request (rate 1, budget lifted), and the same through the agent's own intake client. wrk runs alternate
@@ -15,8 +16,11 @@ import { MariaDb } from '../test/support/mariadb';
 import { ApmIntake } from '../test/support/apm-intake';
 import { startService, type ServiceProcess } from '../test/support/apm-service';
 import { processCpuSeconds } from './cpu-account';
+import { UsageError, median, reportFailure, wholeArg } from './perf-args';
 
 interface Variant {
+  /** Key for --base (standard variants only). */
+  key?: string;
   name: string;
   env: Record<string, string>;
   svc?: ServiceProcess;
@@ -32,6 +36,8 @@ interface WrkResult {
   non2xx: number;
   socketErrors: number;
 }
+
+const BASE_KEYS = ['off', 'default', 'full', 'full-agent-client'];
 
 const LUA = `wrk.method = "POST"
 wrk.body = '{"property":"news","section":1,"id":1}'
@@ -70,20 +76,14 @@ function wrk(url: string, luaPath: string, connections: number, seconds: number)
 /** `name:ENV=value,ENV2=value` -> an APM-on variant with those settings. */
 export function parseVariant(spec: string, intakeUrl: string): Variant {
   const colon = spec.indexOf(':');
-  if (colon <= 0) throw new Error(`--variant ${JSON.stringify(spec)}: expected name:ENV=value[,ENV=value]`);
+  if (colon <= 0) throw new UsageError(`--variant ${JSON.stringify(spec)}: expected name:ENV=value[,ENV=value]`);
   const env: Record<string, string> = { ELASTIC_APM_SERVER_URL: intakeUrl };
   for (const pair of spec.slice(colon + 1).split(',').filter((p) => p !== '')) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`--variant ${JSON.stringify(spec)}: ${JSON.stringify(pair)} is not ENV=value`);
+    if (eq <= 0) throw new UsageError(`--variant ${JSON.stringify(spec)}: ${JSON.stringify(pair)} is not ENV=value`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return { name: spec.slice(0, colon), env, rps: [], cpuUs: [], errors: 0 };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export function formatReport(variants: Variant[], base: Variant, opts: { connections: number; seconds: number }): string {
@@ -115,11 +115,15 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '8' },
       connections: { type: 'string', default: '100' },
       variant: { type: 'string', multiple: true, default: [] },
+      base: { type: 'string', default: BASE_KEYS.join(',') },
     },
   });
-  const rounds = Math.min(Math.max(Number(values.rounds) || 3, 1), 20);
-  const seconds = Math.min(Math.max(Number(values.seconds) || 8, 1), 120);
-  const connections = Math.min(Math.max(Number(values.connections) || 100, 1), 1000);
+  const rounds = wholeArg('rounds', values.rounds, 1, 20);
+  const seconds = wholeArg('seconds', values.seconds, 1, 120);
+  const connections = wholeArg('connections', values.connections, 1, 1000);
+  const base = new Set(values.base.split(',').map((k) => k.trim()).filter((k) => k !== ''));
+  const unknown = [...base].filter((k) => !BASE_KEYS.includes(k));
+  if (unknown.length > 0) throw new UsageError(`--base ${JSON.stringify(values.base)}: unknown ${unknown.join(', ')}; expected some of ${BASE_KEYS.join(',')}`);
 
   const dir = await mkdtemp(join(tmpdir(), 'pvlab-apm-overhead-'));
   const luaPath = join(dir, 'push.lua');
@@ -127,11 +131,12 @@ async function main(): Promise<void> {
   const db = await MariaDb.start();
   // The intake only counts bytes here: parsing what the agent sends would take CPU from the service under test.
   const intake = await ApmIntake.start({ capture: false });
-  const variants: Variant[] = [
-    { name: 'APM off', env: {}, rps: [], cpuUs: [], errors: 0 },
-    { name: 'APM default sampling', env: { ELASTIC_APM_SERVER_URL: intake.url }, rps: [], cpuUs: [], errors: 0 },
+  const standard: Variant[] = [
+    { key: 'off', name: 'APM off', env: {}, rps: [], cpuUs: [], errors: 0 },
+    { key: 'default', name: 'APM default sampling', env: { ELASTIC_APM_SERVER_URL: intake.url }, rps: [], cpuUs: [], errors: 0 },
     {
       // Every request traced: the sample rate at 1 and the edge budget (TRACE_REQUESTS_PER_SECOND) at its maximum.
+      key: 'full',
       name: 'APM 100% sampling',
       env: { ELASTIC_APM_SERVER_URL: intake.url, ELASTIC_APM_TRANSACTION_SAMPLE_RATE: '1.0', TRACE_REQUESTS_PER_SECOND: '1000000' },
       rps: [],
@@ -140,6 +145,7 @@ async function main(): Promise<void> {
     },
     {
       // The same with the agent's own HTTP client sending the events (APM_INTAKE_CLIENT, apm-preload.cjs).
+      key: 'full-agent-client',
       name: "APM 100% sampling, agent's intake client",
       env: {
         ELASTIC_APM_SERVER_URL: intake.url,
@@ -152,6 +158,7 @@ async function main(): Promise<void> {
       errors: 0,
     },
   ];
+  const variants = standard.filter((v) => v.key === 'off' || base.has(v.key!));
   for (const spec of values.variant ?? []) variants.push(parseVariant(spec, intake.url));
   try {
     for (const v of variants) v.svc = await startService({ MYSQL_URL: db.url, LOG_LEVEL: 'warn', ...v.env });
@@ -180,8 +187,5 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
+  main().catch(reportFailure);
 }

@@ -15,6 +15,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { buildInsert } from '../src/db/insert-sql';
 import type { PageviewRow } from '../src/db/store';
 import { HTTP_BUCKETS, ServiceMetrics } from '../src/telemetry/metrics';
+import { median, reportFailure, wholeArg } from './perf-args';
 
 const { pooledRandomFill } = require('../src/telemetry/agent-ids.cjs') as {
   pooledRandomFill(): (buffer: Buffer, offset: number, size: number) => Buffer;
@@ -27,20 +28,22 @@ const { values } = parseArgs({
     rows: { type: 'string', default: '50' },
   },
 });
-const rounds = Math.min(Math.max(Number(values.rounds) || 7, 1), 50);
-const iterations = Math.min(Math.max(Number(values.iterations) || 200_000, 1_000), 10_000_000);
-const batchRows = Math.min(Math.max(Number(values.rows) || 50, 1), 10_000);
+const [rounds, iterations, batchRows] = (() => {
+  try {
+    return [
+      wholeArg('rounds', values.rounds, 1, 50),
+      wholeArg('iterations', values.iterations, 1_000, 10_000_000),
+      wholeArg('rows', values.rows, 1, 10_000),
+    ];
+  } catch (err) {
+    return reportFailure(err);
+  }
+})();
 
 function nsPer(n: number, fn: (i: number) => void): number {
   const t = process.hrtime.bigint();
   for (let i = 0; i < n; i++) fn(i);
   return Number(process.hrtime.bigint() - t) / n;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** `per`: units of work one call does (rows of a batch), so the figures are per unit. */

@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { SERVICE_V8_FLAGS, serviceNodeArgs } from '../src/launch';
 import { MariaDb, freePort } from '../test/support/mariadb';
 import { cpuPerRequest, cpuSnapshot, formatCpuSplit, type CpuSplit } from './cpu-account';
+import { UsageError, median, reportFailure, wholeArg } from './perf-args';
 
 const run = promisify(execFile);
 const BODY = '{"property":"news","section":1,"id":1}';
@@ -115,12 +116,6 @@ function batchSizeShares(before: Map<string, number>, after: Map<string, number>
   return `${parts.join(', ')} of ${total} flushes`;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 /** Field-wise medians of the per-run CPU splits. */
 function medianSplit(xs: CpuSplit[]): CpuSplit {
   return {
@@ -165,10 +160,10 @@ async function main(): Promise<void> {
   });
   if (values['bare-server'] !== undefined) return bareServer(Number(values['bare-server']));
   const o = {
-    rounds: Math.min(Math.max(Number(values.rounds), 1), 20),
-    duration: Math.min(Math.max(Number(values.duration), 1), 120),
-    connections: Math.min(Math.max(Number(values.connections), 1), 2000),
-    threads: Math.min(Math.max(Number(values.threads), 1), 16),
+    rounds: wholeArg('rounds', values.rounds, 1, 20),
+    duration: wholeArg('duration', values.duration, 1, 120),
+    connections: wholeArg('connections', values.connections, 1, 2000),
+    threads: wholeArg('threads', values.threads, 1, 16),
   };
 
   const dir = await mkdtemp(join(tmpdir(), 'pvlab-perf-'));
@@ -188,14 +183,17 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
-    const useMysql = values.store !== 'memory';
+    if (values.store !== 'mysql' && values.store !== 'memory') {
+      throw new UsageError(`--store ${values.store}: expected mysql or memory`);
+    }
+    const useMysql = values.store === 'mysql';
     if (values['mysql-via'] !== 'tcp' && values['mysql-via'] !== 'socket') {
-      throw new Error(`--mysql-via ${values['mysql-via']}: expected tcp or socket`);
+      throw new UsageError(`--mysql-via ${values['mysql-via']}: expected tcp or socket`);
     }
     const viaSocket = values['mysql-via'] === 'socket';
     const mariadbArgs = values['mariadb-arg'] ?? [];
     const badArg = mariadbArgs.find((a) => !/^--[a-z0-9][a-z0-9_-]*(=\S*)?$/.test(a));
-    if (badArg !== undefined) throw new Error(`--mariadb-arg ${JSON.stringify(badArg)}: expected one mariadbd flag such as --innodb-flush-log-at-trx-commit=2`);
+    if (badArg !== undefined) throw new UsageError(`--mariadb-arg ${JSON.stringify(badArg)}: expected one mariadbd flag such as --innodb-flush-log-at-trx-commit=2`);
     if (useMysql) db = await MariaDb.start({ args: mariadbArgs });
     const rowCount = async (): Promise<number> =>
       db === undefined ? Number.NaN : Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
@@ -316,7 +314,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(reportFailure);
