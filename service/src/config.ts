@@ -28,6 +28,8 @@ export interface BatchConfig {
   maxConcurrentFlushes: number;
   /** Pushes waiting for a flush; when full, Push answers resource_exhausted. */
   bufferCapacity: number;
+  /** Even out a lopsided split of the rows in flight between consecutive partial flushes (group-commit.ts). */
+  rebalance: boolean;
 }
 
 export type TrustProxy = false | true | readonly string[];
@@ -145,7 +147,13 @@ export function loadConfig(env: Env = process.env): Config {
     flushIntervalMs: int('BATCH_FLUSH_INTERVAL_MS'),
     maxConcurrentFlushes: int('BATCH_MAX_CONCURRENT_FLUSHES'),
     bufferCapacity: int('BUFFER_CAPACITY'),
+    rebalance: true,
   };
+  const rb = env.BATCH_REBALANCE?.trim();
+  if (rb !== undefined && rb !== '') {
+    if (rb === 'false' || rb === '0') batch.rebalance = false;
+    else if (rb !== 'true' && rb !== '1') problems.push(`BATCH_REBALANCE=${JSON.stringify(env.BATCH_REBALANCE)}: expected true or false`);
+  }
   if (batch.maxConcurrentFlushes > pool.connectionLimit) {
     problems.push(
       `BATCH_MAX_CONCURRENT_FLUSHES=${batch.maxConcurrentFlushes}: must not exceed DB_POOL_MAX (${pool.connectionLimit}); each flush holds a connection`,

@@ -31,6 +31,7 @@ test('one error lists every bad variable at once', () => {
     MYSQL_URL: 'postgres://x',
     TRUST_PROXY: 'yes please',
     ALLOWED_PROPERTIES: 'news,' + 'x'.repeat(33),
+    BATCH_REBALANCE: 'sometimes',
   };
   let err: unknown;
   try {
@@ -40,7 +41,7 @@ test('one error lists every bad variable at once', () => {
   }
   assert.ok(err instanceof ConfigError);
   assert.equal(err.code, 'CONFIG_INVALID');
-  const names = ['PORT', 'DB_POOL_MAX', 'DB_POOL_ACQUIRE_TIMEOUT_MS', 'BATCH_MAX_ROWS', 'BODY_LIMIT_BYTES', 'LOG_LEVEL', 'MYSQL_URL', 'TRUST_PROXY', 'ALLOWED_PROPERTIES'];
+  const names = ['PORT', 'DB_POOL_MAX', 'DB_POOL_ACQUIRE_TIMEOUT_MS', 'BATCH_MAX_ROWS', 'BODY_LIMIT_BYTES', 'LOG_LEVEL', 'MYSQL_URL', 'TRUST_PROXY', 'ALLOWED_PROPERTIES', 'BATCH_REBALANCE'];
   assert.equal(err.problems.length, names.length, err.message);
   for (const n of names) assert.ok(err.message.includes(n), `${n} missing from: ${err.message}`);
 });
@@ -58,4 +59,8 @@ test('parses lists and proxies', () => {
   assert.equal(c.mysqlUrl, 'mysql://u:p@db:3306/stats');
   assert.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true);
   assert.equal(loadConfig({ BATCH_FLUSH_INTERVAL_MS: '0' }).batch.flushIntervalMs, 0);
+  assert.equal(loadConfig({}).batch.rebalance, true);
+  assert.equal(loadConfig({ BATCH_REBALANCE: 'false' }).batch.rebalance, false);
+  assert.equal(loadConfig({ BATCH_REBALANCE: ' 0 ' }).batch.rebalance, false);
+  assert.equal(loadConfig({ BATCH_REBALANCE: '1' }).batch.rebalance, true);
 });

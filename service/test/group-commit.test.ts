@@ -70,7 +70,7 @@ test('a failed flush fails exactly its Pushes; the next flush succeeds', async (
     if (calls === 2) throw new StoreError('unavailable', 'ECONNRESET', 'database unavailable');
     return store.insertBatch(rows);
   };
-  const c = new GroupCommitter(failing, { maxRows: 3, flushIntervalMs: 1000, maxConcurrentFlushes: 1, bufferCapacity: 100 });
+  const c = new GroupCommitter(failing, { maxRows: 3, flushIntervalMs: 1000, maxConcurrentFlushes: 1, bufferCapacity: 100, rebalance: true });
   const results = await Promise.allSettled([1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => c.write(background(), row(i))));
   await c.close();
   const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i + 1] : []));
@@ -92,7 +92,7 @@ test('the buffer is bounded: beyond capacity, writes are refused at once', async
     await gate;
     return store.insertBatch(rows);
   };
-  const c = new GroupCommitter(slow, { maxRows: 2, flushIntervalMs: 0, maxConcurrentFlushes: 1, bufferCapacity: 4 });
+  const c = new GroupCommitter(slow, { maxRows: 2, flushIntervalMs: 0, maxConcurrentFlushes: 1, bufferCapacity: 4, rebalance: true });
   const first = [c.write(background(), row(1)), c.write(background(), row(2))]; // flushed at once, held by the gate
   const buffered = [3, 4, 5, 6].map((i) => c.write(background(), row(i)));
   assert.equal(c.depth, 4);
@@ -105,7 +105,7 @@ test('the buffer is bounded: beyond capacity, writes are refused at once', async
 
 test('close() flushes everything buffered and refuses new writes', async () => {
   const store = new MemoryStore(100);
-  const c = new GroupCommitter(store, { maxRows: 10, flushIntervalMs: 1000, maxConcurrentFlushes: 1, bufferCapacity: 100 });
+  const c = new GroupCommitter(store, { maxRows: 10, flushIntervalMs: 1000, maxConcurrentFlushes: 1, bufferCapacity: 100, rebalance: true });
   const pending = [1, 2, 3].map((i) => c.write(background(), row(i)));
   await c.close();
   await Promise.all(pending);
@@ -123,7 +123,7 @@ test('one partial flush at a time gathers the next batch; full batches run side 
     await new Promise<void>((r) => gates.push(r));
     return store.insertBatch(rows);
   };
-  const c = new GroupCommitter(gated, { maxRows: 4, flushIntervalMs: 0, maxConcurrentFlushes: 3, bufferCapacity: 100 });
+  const c = new GroupCommitter(gated, { maxRows: 4, flushIntervalMs: 0, maxConcurrentFlushes: 3, bufferCapacity: 100, rebalance: true });
   const tick = () => new Promise((r) => setImmediate(r));
   const all: Array<Promise<void>> = [c.write(background(), row(1))];
   await tick();
@@ -159,7 +159,7 @@ test('a commit callback that throws does not keep the rest of its batch from bei
   const thrown: unknown[] = [];
   const c = new GroupCommitter(
     store,
-    { maxRows: 3, flushIntervalMs: 1000, maxConcurrentFlushes: 1, bufferCapacity: 100 },
+    { maxRows: 3, flushIntervalMs: 1000, maxConcurrentFlushes: 1, bufferCapacity: 100, rebalance: true },
     { onCallbackError: (err) => thrown.push(err) },
   );
   const answered: number[] = [];
@@ -188,7 +188,7 @@ test('the next batch is handed to the store before the finished batch is answere
     await new Promise<void>((r) => gates.push(r));
     return store.insertBatch(rows);
   };
-  const c = new GroupCommitter(gated, { maxRows: 10, flushIntervalMs: 0, maxConcurrentFlushes: 2, bufferCapacity: 100 });
+  const c = new GroupCommitter(gated, { maxRows: 10, flushIntervalMs: 0, maxConcurrentFlushes: 2, bufferCapacity: 100, rebalance: true });
   const tick = () => new Promise((r) => setImmediate(r));
   const answered = (id: number) => (err?: StoreError) => events.push(err === undefined ? `answer ${id}` : `fail ${id}`);
   c.enqueue(background(), row(1), answered(1));
@@ -202,4 +202,80 @@ test('the next batch is handed to the store before the finished batch is answere
   await c.close();
   assert.deepEqual(events.slice(3), ['answer 2', 'answer 3']);
   assert.equal(store.size, 3);
+});
+
+/** A store whose flushes wait for the test to release them, recording each batch's ids. */
+function gatedStore(): { store: MemoryStore; gated: MemoryStore; batches: number[][]; release: () => void } {
+  const store = new MemoryStore(10_000);
+  const gates: Array<() => void> = [];
+  const batches: number[][] = [];
+  const gated = Object.create(store) as MemoryStore;
+  gated.insertBatch = async (rows) => {
+    batches.push(rows.map((r) => r.id));
+    await new Promise<void>((r) => gates.push(r));
+    return store.insertBatch(rows);
+  };
+  return { store, gated, batches, release: () => gates.shift()!() };
+}
+
+async function rebalanceRun(rebalance: boolean): Promise<{ batches: number[][]; stored: number }> {
+  const { store, gated, batches, release } = gatedStore();
+  const c = new GroupCommitter(gated, { maxRows: 500, flushIntervalMs: 0, maxConcurrentFlushes: 2, bufferCapacity: 1000, rebalance });
+  const tick = () => new Promise((r) => setImmediate(r));
+  const all: Array<Promise<void>> = [];
+  const push = (from: number, to: number) => {
+    for (let i = from; i <= to; i++) all.push(c.write(background(), row(i)));
+  };
+  // A closed loop caught in a lopsided split: 10 rows in the flush, 90 gathered behind it.
+  push(1, 10);
+  await tick();
+  push(11, 100);
+  release();
+  for (let i = 0; i < 5 && batches.length < 2; i++) await tick();
+  // The 10 answered clients send again while the second flush runs.
+  push(101, 110);
+  release();
+  for (let i = 0; i < 5 && batches.length < 3; i++) await tick();
+  while (c.flushesInFlight > 0) {
+    release();
+    await tick();
+  }
+  await Promise.all(all);
+  await c.close();
+  return { batches, stored: store.size };
+}
+
+test('a lopsided split of the rows in flight is evened out: half of both batches goes, the rest with the next flush', async () => {
+  const on = await rebalanceRun(true);
+  assert.deepEqual(on.batches.map((b) => b.length), [10, 50, 50]);
+  // In arrival order, each row exactly once.
+  assert.deepEqual(on.batches.flat(), Array.from({ length: 110 }, (_, i) => i + 1));
+  assert.equal(on.stored, 110);
+  // BATCH_REBALANCE=false keeps the plain cycle: everything that gathered goes at once.
+  const off = await rebalanceRun(false);
+  assert.deepEqual(off.batches.map((b) => b.length), [10, 90, 10]);
+  assert.equal(off.stored, 110);
+});
+
+test('nothing is held back at low load or when the split is nearly even', async () => {
+  for (const [first, gathered] of [
+    [1, 3],
+    [1, 8],
+    [10, 19],
+    [40, 60],
+  ] as const) {
+    const { store, gated, batches, release } = gatedStore();
+    const c = new GroupCommitter(gated, { maxRows: 500, flushIntervalMs: 0, maxConcurrentFlushes: 1, bufferCapacity: 1000, rebalance: true });
+    const all: Array<Promise<void>> = [];
+    for (let i = 1; i <= first; i++) all.push(c.write(background(), row(i)));
+    await new Promise((r) => setImmediate(r));
+    for (let i = first + 1; i <= first + gathered; i++) all.push(c.write(background(), row(i)));
+    release();
+    for (let i = 0; i < 5 && batches.length < 2; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(batches.map((b) => b.length), [first, gathered], `${first} then ${gathered}`);
+    release();
+    await Promise.all(all);
+    await c.close();
+    assert.equal(store.size, first + gathered);
+  }
 });

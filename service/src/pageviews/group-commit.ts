@@ -15,6 +15,14 @@ import type { Context } from '../context/context';
 import type { Dispatch, PageviewRow, Store } from '../db/store';
 import { StoreError } from '../db/store';
 
+/**
+ * Rebalancing a lopsided split (see finish): it applies when the rows that gathered are at least this many times
+ * the batch just committed, and at least `REBALANCE_MIN_EXCESS` more. Small differences are noise, and at low load
+ * (a row or two per flush) nothing is ever held back.
+ */
+const REBALANCE_RATIO = 2;
+const REBALANCE_MIN_EXCESS = 8;
+
 export class BufferFullError extends Error {
   readonly code = 'BUFFER_FULL';
   constructor(capacity: number) {
@@ -140,9 +148,10 @@ export class GroupCommitter {
     return this.buffer.length > 0 && !this.partialInFlight && this.inFlight < this.cfg.maxConcurrentFlushes;
   }
 
-  private startFlush(): void {
-    const batch = this.buffer.length <= this.cfg.maxRows ? this.buffer : this.buffer.slice(0, this.cfg.maxRows);
-    this.buffer = batch === this.buffer ? [] : this.buffer.slice(this.cfg.maxRows);
+  private startFlush(limit = this.cfg.maxRows): void {
+    const take = Math.min(limit, this.cfg.maxRows);
+    const batch = this.buffer.length <= take ? this.buffer : this.buffer.slice(0, take);
+    this.buffer = batch === this.buffer ? [] : this.buffer.slice(take);
     if (this.buffer.length === 0) this.clearTimer();
     const partial = batch.length < this.cfg.maxRows;
     if (partial) this.partialInFlight = true;
@@ -174,13 +183,32 @@ export class GroupCommitter {
     // after another gathering window; schedule() then starts any further full batches. The next INSERT leaves
     // before this batch's Pushes are answered, so the database commits it while they are (answering 50 Pushes
     // is a few hundred microseconds of this thread; the database would idle through them otherwise).
-    if (this.partialMayStart()) this.startFlush();
+    if (this.partialMayStart()) this.startFlush(this.balancedTake(batch.length));
     this.schedule();
     for (const p of batch) this.settle(p, error);
     this.observer.onFlush?.({ rows: batch.length, seconds, error });
     if (this.buffer.length === 0 && this.inFlight === 0) {
       for (const w of this.idleWaiters.splice(0)) w();
     }
+  }
+
+  /**
+   * How many of the waiting rows the flush after a batch of `finished` rows takes. Under a closed load (each client
+   * sends its next Push once the last one is answered, as wrk and autocannon connections do) one partial flush at a
+   * time settles into a two-step cycle: the rows that gather during a flush are the Pushes answered when the flush
+   * before it ended, so whatever split the rows in flight once took (10 and 90, say) repeats for ever. A lopsided
+   * split idles the service: during the big flush it has only the small batch's clients to serve, during the small
+   * one it has the big batch's answers and requests to work through while the database has little to do. So when
+   * the gathered rows outnumber the finished batch clearly, only half of the two together goes now; the rest rides
+   * with the next flush, which then carries about the other half, and the cycle is even from there. A held row waits
+   * for one more flush at most. Side by side with wrk -c100 on MySQL this raised throughput 1.18x (median of 8
+   * alternating rounds) with lower p50 and p99, and its flushes never fell below 21 rows where the plain cycle
+   * spent up to a quarter of them on 1-20 (service/perf/push-vs-bare.ts shows the split).
+   */
+  private balancedTake(finished: number): number {
+    const waiting = this.buffer.length;
+    if (!this.cfg.rebalance || waiting < REBALANCE_RATIO * finished || waiting - finished < REBALANCE_MIN_EXCESS) return waiting;
+    return Math.ceil((waiting + finished) / 2);
   }
 
   /** Stops taking writes, flushes everything buffered, resolves when no flush is running. */
