@@ -9,14 +9,16 @@
 //
 //   node --import tsx service/perf/push-vs-bare.ts [--rounds 3] [--duration 10] [--connections 100] [--threads 2]
 //                                                  [--store mysql|memory] [--mysql-via tcp|socket]
-//                                                  [--mariadb-arg=FLAG]...
+//                                                  [--mariadb-arg=FLAG]... [--variant 'name:ENV=value,...']...
 // `--store memory` runs the service on its embedded store: the same comparison without the database, which
 // separates the HTTP/Twirp cost from the commit cost. `--mysql-via socket` connects to the (co-located) MariaDB
 // over its unix socket instead of TCP on 127.0.0.1. `--mariadb-arg` adds a flag to the throwaway mariadbd, to price a
 // server setting (`--mariadb-arg=--innodb-flush-log-at-trx-commit=2` shows what the per-commit log sync costs; not a
 // durable setting, only a measurement).
 //
-// Extra env (BATCH_*, DB_POOL_*) is passed to the service, so defaults can be compared.
+// Extra env (BATCH_*, DB_POOL_*) is passed to the service. `--variant` starts one more service with those settings
+// added, measured in the same rounds (the order of the services rotates each round), and prints its ratio to bare
+// and to the default service: `--variant 'plain cycle:BATCH_REBALANCE=false'` prices one setting side by side.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -145,6 +147,39 @@ function stopChild(child: ChildProcess | undefined): Promise<void> {
   });
 }
 
+/** A service process under measurement: the default one (`push`) or a --variant with extra env. */
+interface Target {
+  name: string;
+  env: Record<string, string>;
+  child?: ChildProcess;
+  port?: number;
+  rps: number[];
+  cpu: CpuSplit[];
+  busy: number[];
+  lines: string[];
+  batchesBefore?: Map<string, number>;
+  batchShares?: string;
+  metrics?: string;
+}
+
+/** `name:ENV=value,ENV2=value` -> a service variant started with those settings added. */
+export function parseVariant(spec: string): Target {
+  const colon = spec.indexOf(':');
+  const name = spec.slice(0, colon);
+  if (colon <= 0 || !/^[\w .%=-]{1,40}$/.test(name) || name === 'push' || name === 'bare') {
+    throw new UsageError(`--variant ${JSON.stringify(spec)}: expected name:ENV=value[,ENV=value] (a name other than push or bare)`);
+  }
+  const env: Record<string, string> = {};
+  for (const pair of spec.slice(colon + 1).split(',').filter((p) => p !== '')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0 || !/^[A-Z][A-Z0-9_]*$/.test(pair.slice(0, eq))) {
+      throw new UsageError(`--variant ${JSON.stringify(spec)}: ${JSON.stringify(pair)} is not ENV=value`);
+    }
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return { name, env, rps: [], cpu: [], busy: [], lines: [] };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -155,6 +190,7 @@ async function main(): Promise<void> {
       store: { type: 'string', default: 'mysql' },
       'mysql-via': { type: 'string', default: 'tcp' },
       'mariadb-arg': { type: 'string', multiple: true, default: [] },
+      variant: { type: 'string', multiple: true, default: [] },
       'bare-server': { type: 'string' },
     },
   });
@@ -165,6 +201,20 @@ async function main(): Promise<void> {
     connections: wholeArg('connections', values.connections, 1, 2000),
     threads: wholeArg('threads', values.threads, 1, 16),
   };
+  if (values.store !== 'mysql' && values.store !== 'memory') {
+    throw new UsageError(`--store ${values.store}: expected mysql or memory`);
+  }
+  if (values['mysql-via'] !== 'tcp' && values['mysql-via'] !== 'socket') {
+    throw new UsageError(`--mysql-via ${values['mysql-via']}: expected tcp or socket`);
+  }
+  const mariadbArgs = values['mariadb-arg'] ?? [];
+  const badArg = mariadbArgs.find((a) => !/^--[a-z0-9][a-z0-9_-]*(=\S*)?$/.test(a));
+  if (badArg !== undefined) throw new UsageError(`--mariadb-arg ${JSON.stringify(badArg)}: expected one mariadbd flag such as --innodb-flush-log-at-trx-commit=2`);
+  const targets: Target[] = [{ name: 'push', env: {}, rps: [], cpu: [], busy: [], lines: [] }, ...(values.variant ?? []).map(parseVariant)];
+  const names = targets.map((t) => t.name);
+  if (new Set(names).size !== names.length) throw new UsageError(`--variant: names must differ (${names.join(', ')})`);
+  const useMysql = values.store === 'mysql';
+  const viaSocket = values['mysql-via'] === 'socket';
 
   const dir = await mkdtemp(join(tmpdir(), 'pvlab-perf-'));
   const script = join(dir, 'post.lua');
@@ -173,134 +223,144 @@ async function main(): Promise<void> {
     `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`,
   );
   let db: MariaDb | undefined;
-  let service: ChildProcess | undefined;
   let bare: ChildProcess | undefined;
   const cleanup = async () => {
-    await stopChild(service);
+    for (const t of targets) await stopChild(t.child);
     await stopChild(bare);
     await db?.destroy();
     await rm(dir, { recursive: true, force: true });
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
-    if (values.store !== 'mysql' && values.store !== 'memory') {
-      throw new UsageError(`--store ${values.store}: expected mysql or memory`);
-    }
-    const useMysql = values.store === 'mysql';
-    if (values['mysql-via'] !== 'tcp' && values['mysql-via'] !== 'socket') {
-      throw new UsageError(`--mysql-via ${values['mysql-via']}: expected tcp or socket`);
-    }
-    const viaSocket = values['mysql-via'] === 'socket';
-    const mariadbArgs = values['mariadb-arg'] ?? [];
-    const badArg = mariadbArgs.find((a) => !/^--[a-z0-9][a-z0-9_-]*(=\S*)?$/.test(a));
-    if (badArg !== undefined) throw new UsageError(`--mariadb-arg ${JSON.stringify(badArg)}: expected one mariadbd flag such as --innodb-flush-log-at-trx-commit=2`);
     if (useMysql) db = await MariaDb.start({ args: mariadbArgs });
     const rowCount = async (): Promise<number> =>
       db === undefined ? Number.NaN : Number((await db.sql('SELECT COUNT(*) FROM test.incoming'))[0]?.[0] ?? 0);
-    const servicePort = await freePort();
+    for (const t of targets) {
+      t.port = await freePort();
+      // The service as it is started in production (its V8 flags), without the APM preload: APM is off here.
+      t.child = spawn(process.execPath, serviceNodeArgs({ preload: false }), {
+        cwd: join(__dirname, '..', '..'),
+        env: {
+          ...process.env,
+          PORT: String(t.port),
+          HOST: '127.0.0.1',
+          MYSQL_URL: (viaSocket ? db?.socketUrl : db?.url) ?? '',
+          LOG_LEVEL: 'warn',
+          ...t.env,
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    }
     const barePort = await freePort();
-    // The service as it is started in production (its V8 flags), without the APM preload: APM is off here.
-    service = spawn(process.execPath, serviceNodeArgs({ preload: false }), {
-      cwd: join(__dirname, '..', '..'),
-      env: { ...process.env, PORT: String(servicePort), HOST: '127.0.0.1', MYSQL_URL: (viaSocket ? db?.socketUrl : db?.url) ?? '', LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
     // The bare server gets the service's V8 flags too: the comparison is of the code, not of heap settings.
     bare = spawn(process.execPath, [...SERVICE_V8_FLAGS, '--import', 'tsx', __filename, '--bare-server', String(barePort)], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    await waitReady(`http://127.0.0.1:${servicePort}/readyz`, service);
+    for (const t of targets) await waitReady(`http://127.0.0.1:${t.port}/readyz`, t.child!);
     // The bare server has no GET route: a 404 answer still proves it listens.
     for (let i = 0; i < 600; i++) {
       const ok = await fetch(`http://127.0.0.1:${barePort}/`).then(() => true, () => false);
       if (ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const pushUrl = `http://127.0.0.1:${servicePort}${PUSH_PATH}`;
+    const pushUrl = (t: Target) => `http://127.0.0.1:${t.port}${PUSH_PATH}`;
+    const metricsUrl = (t: Target) => `http://127.0.0.1:${t.port}/metrics`;
     const bareUrl = `http://127.0.0.1:${barePort}${PUSH_PATH}`;
-    const metricsUrl = `http://127.0.0.1:${servicePort}/metrics`;
+    const push = targets[0]!;
 
-    // Warm both (JIT, pool connections, InnoDB) before measuring.
-    await wrk(pushUrl, script, { ...o, duration: 3 });
+    // Warm everything (JIT, pool connections, InnoDB) before measuring.
+    for (const t of targets) await wrk(pushUrl(t), script, { ...o, duration: 3 });
     await wrk(bareUrl, script, { ...o, duration: 3 });
     const rowsBefore = await rowCount();
-    await timeScrape(metricsUrl); // the first scrape pays for lazy initialisation
+    await timeScrape(metricsUrl(push)); // the first scrape pays for lazy initialisation
     const restTimes: number[] = [];
     let restBytes = 0;
     for (let i = 0; i < 5; i++) {
-      const t = await timeScrape(metricsUrl);
+      const t = await timeScrape(metricsUrl(push));
       restTimes.push(t.ms);
       restBytes = t.bytes;
     }
     const atRest = { ms: median(restTimes), bytes: restBytes };
 
-    const pushRps: number[] = [];
-    const bareRps: number[] = [];
-    const pushCpu: CpuSplit[] = [];
-    const bareCpu: CpuSplit[] = [];
-    const pushBusy: number[] = [];
-    const bareBusy: number[] = [];
-    const measured = async (
-      pid: number,
-      dbPid: number | undefined,
-      cpu: CpuSplit[],
-      busy: number[],
-      go: () => Promise<WrkResult>,
-    ) => {
+    const bareT: Target = { name: 'bare', env: {}, rps: [], cpu: [], busy: [], lines: [] };
+    const measured = async (t: Target, pid: number, dbPid: number | undefined, go: () => Promise<WrkResult>) => {
       const before = await cpuSnapshot(pid, dbPid);
       const started = performance.now();
       const result = await go();
       const split = cpuPerRequest(before, await cpuSnapshot(pid, dbPid), result.requests);
-      cpu.push(split);
-      busy.push(mainThreadBusy(split, result.requests, performance.now() - started));
+      t.cpu.push(split);
+      t.busy.push(mainThreadBusy(split, result.requests, performance.now() - started));
+      t.rps.push(result.rps);
       return result;
     };
-    const batchesBefore = batchSizeBuckets(await (await fetch(metricsUrl)).text());
+    for (const t of targets) t.batchesBefore = batchSizeBuckets(await (await fetch(metricsUrl(t))).text());
     const lines: string[] = [];
     const scrapes: number[] = [];
+    const line = (r: number, name: string, w: WrkResult) =>
+      `round ${r + 1} ${name}: ${w.rps.toFixed(0)} req/s p50 ${w.p50} p99 ${w.p99} non-2xx ${w.non2xx} socket errors: ${w.socketErrors}`;
     for (let r = 0; r < o.rounds; r++) {
-      const b = await measured(bare.pid!, undefined, bareCpu, bareBusy, () => wrk(bareUrl, script, o));
-      bareRps.push(b.rps);
-      lines.push(`round ${r + 1} bare: ${b.rps.toFixed(0)} req/s p50 ${b.p50} p99 ${b.p99} non-2xx ${b.non2xx} socket errors: ${b.socketErrors}`);
-      // Scrape /metrics a few times while the Push run is under way.
-      const pushRun = measured(service.pid!, db?.pid, pushCpu, pushBusy, () => wrk(pushUrl, script, o));
-      const scrapeLoop = (async () => {
-        for (let i = 0; i < 5; i++) {
-          await new Promise((res) => setTimeout(res, (o.duration * 1000) / 6));
-          scrapes.push((await timeScrape(metricsUrl)).ms);
-        }
-      })();
-      const p = await pushRun;
-      await scrapeLoop;
-      pushRps.push(p.rps);
-      lines.push(`round ${r + 1} push: ${p.rps.toFixed(0)} req/s p50 ${p.p50} p99 ${p.p99} non-2xx ${p.non2xx} socket errors: ${p.socketErrors}`);
+      // Bare first, then the services; with variants their order rotates each round, so none always runs last.
+      const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
+      lines.push(line(r, 'bare', await measured(bareT, bare.pid!, undefined, () => wrk(bareUrl, script, o))));
+      for (const t of order) {
+        const run = measured(t, t.child!.pid!, db?.pid, () => wrk(pushUrl(t), script, o));
+        // Scrape /metrics a few times while the default service's run is under way.
+        const scrapeLoop =
+          t !== push
+            ? Promise.resolve()
+            : (async () => {
+                for (let i = 0; i < 5; i++) {
+                  await new Promise((res) => setTimeout(res, (o.duration * 1000) / 6));
+                  scrapes.push((await timeScrape(metricsUrl(t))).ms);
+                }
+              })();
+        const w = await run;
+        await scrapeLoop;
+        lines.push(line(r, t.name, w));
+      }
     }
-    const metrics = await (await fetch(metricsUrl)).text();
-    const batchShares = batchSizeShares(batchesBefore, batchSizeBuckets(metrics));
-    const accepted = Number(/pageview_pushes_total\{result="accepted",twirp_code="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
-    const batches = /pageview_batch_size_sum (\S+)\npageview_batch_size_count (\S+)/.exec(metrics);
-    const flushes = /pageview_flush_duration_seconds_sum (\S+)\npageview_flush_duration_seconds_count (\S+)/.exec(metrics);
+    for (const t of targets) {
+      t.metrics = await (await fetch(metricsUrl(t))).text();
+      t.batchShares = batchSizeShares(t.batchesBefore!, batchSizeBuckets(t.metrics));
+    }
+    const num = (text: string, re: RegExp): number => Number(re.exec(text)?.[1] ?? 0);
+    const accepted = targets.reduce((a, t) => a + num(t.metrics!, /pageview_pushes_total\{result="accepted",twirp_code="ok"\} (\d+)/), 0);
     const rowsAfter = await rowCount();
-    // This machine's speed drifts over minutes (a neighbour on the same cores): each round's bare and Push runs
-    // are seconds apart, so the median of the per-round ratios is the steadier figure.
-    const ratios = pushRps.map((p, i) => p / bareRps[i]!);
-    const mb = median(bareRps);
-    const mp = median(pushRps);
+    // This machine's speed drifts over minutes (a neighbour on the same cores): each round's runs are seconds
+    // apart, so the median of the per-round ratios is the steadier figure.
+    const ratioLine = (a: Target, b: Target) => {
+      const ratios = a.rps.map((x, i) => x / b.rps[i]!);
+      return `ratio ${a.name}/${b.name}: ${(median(a.rps) / median(b.rps)).toFixed(2)}x (medians); per-round ratios ${ratios.map((x) => x.toFixed(2)).join(' ')}, median ${median(ratios).toFixed(2)}x`;
+    };
+    const settingsOf = (t: Target) =>
+      Object.entries({ ...process.env, ...t.env })
+        .filter(([k]) => /^(BATCH_|DB_POOL_|BUFFER_)/.test(k))
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'defaults';
     const out = [
       `wrk -t${o.threads} -c${o.connections} -d${o.duration}s, body ${BODY}, ${o.rounds} alternating rounds`,
       ...lines,
-      `median bare: ${mb.toFixed(0)} req/s`,
-      `median push (${useMysql ? `MySQL over ${viaSocket ? 'its unix socket' : 'TCP'}, durable ack` : 'embedded memory store'}): ${mp.toFixed(0)} req/s`,
-      `ratio push/bare: ${(mp / mb).toFixed(2)}x (medians); per-round ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}, median ${median(ratios).toFixed(2)}x`,
-      `bare ${formatCpuSplit(medianSplit(bareCpu))}`,
-      `push ${formatCpuSplit(medianSplit(pushCpu))}`,
+      `median bare: ${median(bareT.rps).toFixed(0)} req/s`,
+      `median push (${useMysql ? `MySQL over ${viaSocket ? 'its unix socket' : 'TCP'}, durable ack` : 'embedded memory store'}): ${median(push.rps).toFixed(0)} req/s`,
+      ...targets.slice(1).map((t) => `median ${t.name}: ${median(t.rps).toFixed(0)} req/s`),
+      ...targets.map((t) => ratioLine(t, bareT)),
+      ...targets.slice(1).map((t) => ratioLine(t, push)),
+      `bare ${formatCpuSplit(medianSplit(bareT.cpu))}`,
+      ...targets.map((t) => `${t.name} ${formatCpuSplit(medianSplit(t.cpu))}`),
       // A main thread below ~100% busy while wrk keeps 100 requests outstanding is waiting: for Push, on commits.
-      `main thread busy (median): bare ${pct(median(bareBusy))}, push ${pct(median(pushBusy))}`,
-      `rows per flush in the measured rounds: ${batchShares}`,
-      `mean rows per flush: ${batches ? (Number(batches[1]) / Number(batches[2])).toFixed(1) : '?'}`,
-      `mean flush duration: ${flushes ? ((Number(flushes[1]) / Number(flushes[2])) * 1000).toFixed(2) : '?'} ms`,
+      `main thread busy (median): bare ${pct(median(bareT.busy))}, ${targets.map((t) => `${t.name} ${pct(median(t.busy))}`).join(', ')}`,
+      ...targets.flatMap((t) => {
+        const batches = /pageview_batch_size_sum (\S+)\npageview_batch_size_count (\S+)/.exec(t.metrics!);
+        const flushes = /pageview_flush_duration_seconds_sum (\S+)\npageview_flush_duration_seconds_count (\S+)/.exec(t.metrics!);
+        const who = targets.length > 1 ? ` (${t.name})` : '';
+        return [
+          `rows per flush in the measured rounds${who}: ${t.batchShares}`,
+          `mean rows per flush${who}: ${batches ? (Number(batches[1]) / Number(batches[2])).toFixed(1) : '?'}`,
+          `mean flush duration${who}: ${flushes ? ((Number(flushes[1]) / Number(flushes[2])) * 1000).toFixed(2) : '?'} ms`,
+        ];
+      }),
       `mariadbd flags added: ${mariadbArgs.length > 0 ? mariadbArgs.join(' ') : 'none'}`,
-      `service settings: ${Object.entries(process.env).filter(([k]) => /^(BATCH_|DB_POOL_|BUFFER_)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`,
+      ...targets.map((t) => `service settings${targets.length > 1 ? ` (${t.name})` : ''}: ${settingsOf(t)}`),
       // wrk closes its connections at the end of a run with Pushes in flight: those are committed (the write
       // ignores disconnects) but never answered, so rows may exceed accepted answers, never the reverse.
       useMysql
@@ -314,4 +374,6 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch(reportFailure);
+if (require.main === module) {
+  main().catch(reportFailure);
+}

@@ -201,9 +201,10 @@ export class GroupCommitter {
    * one it has the big batch's answers and requests to work through while the database has little to do. So when
    * the gathered rows outnumber the finished batch clearly, only half of the two together goes now; the rest rides
    * with the next flush, which then carries about the other half, and the cycle is even from there. A held row waits
-   * for one more flush at most. Side by side with wrk -c100 on MySQL this raised throughput 1.18x (median of 8
-   * alternating rounds) with lower p50 and p99, and its flushes never fell below 21 rows where the plain cycle
-   * spent up to a quarter of them on 1-20 (service/perf/push-vs-bare.ts shows the split).
+   * for one more flush at most. Side by side (service/perf/push-vs-bare.ts --rounds 6 --duration 8 --variant
+   * 'plain:BATCH_REBALANCE=false', wrk -c100, MySQL) the plain cycle kept 0.90x of this one's throughput (0.88x
+   * median per round), its main thread was busy 89% against 93%, and 6% of its flushes carried 20 rows or fewer
+   * against under 1% here.
    */
   private balancedTake(finished: number): number {
     const waiting = this.buffer.length;
