@@ -73,8 +73,8 @@ function wrk(url: string, luaPath: string, connections: number, seconds: number)
   });
 }
 
-/** `name:ENV=value,ENV2=value` -> an APM-on variant with those settings. */
-export function parseVariant(spec: string, intakeUrl: string): Variant {
+/** `name:ENV=value,ENV2=value` -> an APM-on variant with those settings (sent to `intakeUrl`, set once it is known). */
+export function parseVariant(spec: string, intakeUrl = ''): Variant {
   const colon = spec.indexOf(':');
   if (colon <= 0) throw new UsageError(`--variant ${JSON.stringify(spec)}: expected name:ENV=value[,ENV=value]`);
   const env: Record<string, string> = { ELASTIC_APM_SERVER_URL: intakeUrl };
@@ -124,6 +124,8 @@ async function main(): Promise<void> {
   const base = new Set(values.base.split(',').map((k) => k.trim()).filter((k) => k !== ''));
   const unknown = [...base].filter((k) => !BASE_KEYS.includes(k));
   if (unknown.length > 0) throw new UsageError(`--base ${JSON.stringify(values.base)}: unknown ${unknown.join(', ')}; expected some of ${BASE_KEYS.join(',')}`);
+  // Every option is checked before anything starts.
+  const extra = (values.variant ?? []).map((spec) => parseVariant(spec));
 
   const dir = await mkdtemp(join(tmpdir(), 'pvlab-apm-overhead-'));
   const luaPath = join(dir, 'push.lua');
@@ -159,7 +161,7 @@ async function main(): Promise<void> {
     },
   ];
   const variants = standard.filter((v) => v.key === 'off' || base.has(v.key!));
-  for (const spec of values.variant ?? []) variants.push(parseVariant(spec, intake.url));
+  for (const v of extra) variants.push({ ...v, env: { ...v.env, ELASTIC_APM_SERVER_URL: intake.url } });
   try {
     for (const v of variants) v.svc = await startService({ MYSQL_URL: db.url, LOG_LEVEL: 'warn', ...v.env });
     // Warm-up (JIT, pool, agent connection), not counted.
