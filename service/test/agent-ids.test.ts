@@ -112,7 +112,8 @@ globalThis.randomFillCounter = { counter, countingRandomFillSync };
 `;
 
 describe('the agent under the preload', () => {
-  it("draws transaction and span ids from the pool; the process keeps crypto's randomFillSync", async (t) => {
+  for (const owner of ['service', 'agent'] as const) {
+  it(`APM_TRACE_PARENT=${owner}: ids come from the pool, spans name their parents; the process keeps crypto's randomFillSync`, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'pvlab-ids-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const counterFile = join(dir, 'counter.cjs');
@@ -126,13 +127,18 @@ describe('the agent under the preload', () => {
       const before = counter.calls;
       const agent = state.agent;
       const traceIds = new Set(), spanIds = new Set();
+      let parentsOk = 0, plainFields = 0;
       for (let i = 0; i < 500; i++) {
         const t = agent.startTransaction('t' + i, 'request', { startTime: Date.now() });
         const s = t.startSpan('s');
         traceIds.add(t.traceId); spanIds.add(t.id); spanIds.add(s.id);
+        if (s.parentId === t.id && s.traceId === t.traceId && t.parentId === undefined) parentsOk++;
+        const d = Object.getOwnPropertyDescriptor(t._context.traceparent, 'traceId');
+        if (d !== undefined && 'value' in d && '_flags' in t._context.traceparent) plainFields++;
         s.end(); t.end();
       }
       process.stdout.write(JSON.stringify({ calls: counter.calls - before, idsFromPool: state.idsFromPool,
+        traceParent: state.traceParent, parentsOk, plainFields,
         restored: crypto.randomFillSync === countingRandomFillSync,
         traceIds: traceIds.size, spanIds: spanIds.size, sample: [...traceIds][0], span: [...spanIds][0] }));
       agent.destroy();
@@ -144,12 +150,16 @@ describe('the agent under the preload', () => {
         ELASTIC_APM_SERVER_URL: 'http://127.0.0.1:9',
         ELASTIC_APM_METRICS_INTERVAL: '0s',
         ELASTIC_APM_LOG_LEVEL: 'off',
+        APM_TRACE_PARENT: owner,
       },
       timeout: 30_000,
     });
     const r = JSON.parse(stdout) as {
       calls: number;
       idsFromPool: boolean;
+      traceParent: string;
+      parentsOk: number;
+      plainFields: number;
       restored: boolean;
       traceIds: number;
       spanIds: number;
@@ -157,6 +167,10 @@ describe('the agent under the preload', () => {
       span: string;
     };
     assert.equal(r.idsFromPool, true);
+    assert.equal(r.traceParent, owner);
+    // The service's class holds plain fields (and its flags as a number); the agent's has getters over a Buffer.
+    assert.equal(r.plainFields, owner === 'service' ? 500 : 0);
+    assert.equal(r.parentsOk, 500, 'every span names its transaction as parent, in the same trace');
     assert.equal(r.restored, true, "after the preload, crypto.randomFillSync is the process's own again");
     assert.ok(r.calls <= Math.ceil(16000 / ids.POOL_BYTES), `randomFillSync called ${r.calls} times for 1000 ids`);
     assert.equal(r.traceIds, 500);
@@ -164,4 +178,5 @@ describe('the agent under the preload', () => {
     assert.match(r.sample, /^[0-9a-f]{32}$/);
     assert.match(r.span, /^[0-9a-f]{16}$/);
   });
+  }
 });

@@ -14,34 +14,59 @@
 // The pool reaches the agent without replacing anything the rest of the process sees: the agent reads
 // `randomFillSync` off the crypto module once, when its trace-context module loads. `loadAgentIdsFromPool()`
 // swaps the pooled function in for exactly that require and restores crypto's own at once.
+// `loadAgentTraceContext()` goes one step further and puts the service's TraceParent class (trace-parent.cjs, ids
+// as hex strings from this pool) in place of the agent's, which costs more than its random bytes.
 
 const crypto = require('node:crypto');
 
 const POOL_BYTES = 4096;
 
-/** A randomFillSync(buffer, offset, size) that serves requests of up to POOL_BYTES from a refilled pool. */
-function pooledRandomFill(poolBytes = POOL_BYTES) {
+/**
+ * Random bytes served from a pool refilled `poolBytes` at a time: `fill(buffer, offset, size)` with
+ * crypto.randomFillSync's arguments, and `hex(n)`, n bytes as lowercase hex. Each byte is handed out once.
+ */
+function randomPool(poolBytes = POOL_BYTES) {
   const fill = crypto.randomFillSync;
   const pool = Buffer.allocUnsafe(poolBytes);
   let next = poolBytes; // nothing drawn yet: the first request fills the pool
-  return function pooledRandomFillSync(buffer, offset, size) {
-    if (buffer instanceof Uint8Array) {
-      const start = offset === undefined ? 0 : offset;
-      const n = size === undefined ? buffer.length - start : size;
-      if (Number.isInteger(start) && Number.isInteger(n) && start >= 0 && n >= 0 && start + n <= buffer.length && n <= poolBytes) {
-        if (next + n > poolBytes) {
-          fill(pool);
-          next = 0;
-        }
-        // Ids are 8 to 24 bytes: a loop is cheaper than Buffer#copy's argument handling for so few.
-        for (let i = 0; i < n; i++) buffer[start + i] = pool[next + i];
-        next += n;
-        return buffer;
-      }
+  const take = (n) => {
+    if (next + n > poolBytes) {
+      fill(pool);
+      next = 0;
     }
-    // Not a byte buffer (other views count offset and size in their own units), arguments out of range (crypto
-    // raises its own error) or more than a pool: crypto's own function, with the arguments as given.
-    return fill(buffer, offset, size);
+    const at = next;
+    next += n;
+    return at;
+  };
+  return {
+    fill(buffer, offset, size) {
+      if (buffer instanceof Uint8Array) {
+        const start = offset === undefined ? 0 : offset;
+        const n = size === undefined ? buffer.length - start : size;
+        if (Number.isInteger(start) && Number.isInteger(n) && start >= 0 && n >= 0 && start + n <= buffer.length && n <= poolBytes) {
+          const at = take(n);
+          // Ids are 8 to 24 bytes: a loop is cheaper than Buffer#copy's argument handling for so few.
+          for (let i = 0; i < n; i++) buffer[start + i] = pool[at + i];
+          return buffer;
+        }
+      }
+      // Not a byte buffer (other views count offset and size in their own units), arguments out of range (crypto
+      // raises its own error) or more than a pool: crypto's own function, with the arguments as given.
+      return fill(buffer, offset, size);
+    },
+    hex(n) {
+      if (!Number.isInteger(n) || n < 1 || n > poolBytes) throw new RangeError(`hex(${n}): expected 1 to ${poolBytes} bytes`);
+      const at = take(n);
+      return pool.toString('hex', at, at + n);
+    },
+  };
+}
+
+/** A randomFillSync(buffer, offset, size) that serves requests of up to POOL_BYTES from a refilled pool. */
+function pooledRandomFill(poolBytes = POOL_BYTES) {
+  const p = randomPool(poolBytes);
+  return function pooledRandomFillSync(buffer, offset, size) {
+    return p.fill(buffer, offset, size);
   };
 }
 
@@ -72,4 +97,23 @@ function loadAgentIdsFromPool(moduleId = TRACEPARENT_MODULE) {
   return true;
 }
 
-module.exports = { pooledRandomFill, loadAgentIdsFromPool, TRACEPARENT_MODULE, POOL_BYTES };
+/**
+ * Loads the agent's trace-context module as loadAgentIdsFromPool() does and, when `traceParent` is true and the
+ * module's TraceParent is the one trace-parent.cjs knows, puts the service's class in its place before any other
+ * part of the agent reads it (they take it from the module's exports when they load, after this). Returns what
+ * is in place: `idsFromPool` (the agent's own class draws from the pool) and `traceParent`, `service` or `agent`.
+ */
+function loadAgentTraceContext({ traceParent = true, moduleId = TRACEPARENT_MODULE } = {}) {
+  const idsFromPool = loadAgentIdsFromPool(moduleId);
+  if (!idsFromPool || !traceParent) return { idsFromPool, traceParent: 'agent' };
+  const mod = require.cache[require.resolve(moduleId)];
+  const { makeTraceParent, looksLikeAgentTraceParent } = require('./trace-parent.cjs');
+  if (mod === undefined || mod.exports === null || typeof mod.exports !== 'object' || !looksLikeAgentTraceParent(mod.exports.TraceParent)) {
+    return { idsFromPool, traceParent: 'agent' };
+  }
+  const pool = randomPool();
+  mod.exports.TraceParent = makeTraceParent(pool.hex);
+  return { idsFromPool, traceParent: 'service' };
+}
+
+module.exports = { randomPool, pooledRandomFill, loadAgentIdsFromPool, loadAgentTraceContext, TRACEPARENT_MODULE, POOL_BYTES };

@@ -128,6 +128,22 @@ function parseIntakeClient(raw) {
   return text;
 }
 
+/** Whose TraceParent class the agent uses unless APM_TRACE_PARENT says otherwise. */
+const DEFAULT_TRACE_PARENT = 'service';
+
+/**
+ * APM_TRACE_PARENT: `service` (trace-parent.cjs: the agent's traceparent as plain fields, ids from the pooled
+ * random bytes) or `agent` (the agent's own class, ids still from the pool).
+ */
+function parseTraceParent(raw) {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_TRACE_PARENT;
+  const text = raw.trim();
+  if (text !== 'service' && text !== 'agent') {
+    throw new ApmConfigError(`APM_TRACE_PARENT=${JSON.stringify(raw)}: expected service or agent`);
+  }
+  return text;
+}
+
 function readPackageJson() {
   // service/src/telemetry -> repository root
   const file = path.resolve(__dirname, '..', '..', '..', 'package.json');
@@ -178,6 +194,7 @@ module.exports = {
   parseCommitWaitMin,
   DEFAULT_INTAKE_CLIENT,
   parseIntakeClient,
+  parseTraceParent,
   readPackageJson,
   agentOptions,
   ApmConfigError,

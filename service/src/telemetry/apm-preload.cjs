@@ -27,7 +27,9 @@
 // - The queue to the APM server is bounded (maxQueueSize, apiRequestSize, apiRequestTime, serverTimeout), so
 //   an APM server that is down or slow costs dropped events, never unbounded memory.
 // - The agent's trace and span ids come from a pool of random bytes refilled 4 KiB at a time (agent-ids.cjs)
-//   instead of one OpenSSL call per id, which costs about 5 µs each here.
+//   instead of one OpenSSL call per id, which costs about 5 µs each here, and APM_TRACE_PARENT=service (the
+//   default) gives the agent a traceparent class with plain fields instead of its Buffer and lazy getters per
+//   transaction and span (trace-parent.cjs).
 
 const {
   GLOBAL_KEY,
@@ -37,6 +39,7 @@ const {
   parseRequestsPerSecond,
   parseCommitWaitMin,
   parseIntakeClient,
+  parseTraceParent,
   readPackageJson,
   agentOptions,
 } = require('./apm-options.cjs');
@@ -54,6 +57,7 @@ function start() {
   const requestsPerSecond = parseRequestsPerSecond(env.TRACE_REQUESTS_PER_SECOND);
   const commitWaitMinMs = parseCommitWaitMin(env.TRACE_COMMIT_WAIT_MIN_MS);
   const intakeClient = parseIntakeClient(env.APM_INTAKE_CLIENT);
+  const traceParentOwner = parseTraceParent(env.APM_TRACE_PARENT);
   delete env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE;
   const options = agentOptions(env, readPackageJson());
   const IntakeClient = intakeClient === 'service' ? require('./intake-client.cjs').IntakeClient : undefined;
@@ -64,7 +68,7 @@ function start() {
     const agentVersion = require('elastic-apm-node/package.json').version;
     options.transport = (conf) => new IntakeClient(conf, { agentVersion });
   }
-  const idsFromPool = require('./agent-ids.cjs').loadAgentIdsFromPool();
+  const ids = require('./agent-ids.cjs').loadAgentTraceContext({ traceParent: traceParentOwner === 'service' });
   const agent = require('elastic-apm-node').start(options);
   if (!agent.isStarted() || (agent._conf && agent._conf.active === false)) {
     globalThis[GLOBAL_KEY] = { active: false, reason: 'the agent is configured inactive (ELASTIC_APM_ACTIVE)' };
@@ -80,7 +84,9 @@ function start() {
     flushesPerSecond,
     requestsPerSecond,
     commitWaitMinMs,
-    idsFromPool,
+    idsFromPool: ids.idsFromPool,
+    // What really makes the traceparents: `agent` also when this agent version's class is not the known one.
+    traceParent: ids.traceParent,
     serviceName: options.serviceName,
     serviceVersion: options.serviceVersion,
     environment: options.environment,

@@ -21,6 +21,8 @@ export interface ApmActive {
   readonly intakeClient: 'service' | 'agent';
   /** The agent's trace and span ids come from the pooled random bytes of agent-ids.cjs. */
   readonly idsFromPool: boolean;
+  /** Whose traceparent class the agent uses: the service's (trace-parent.cjs) or its own. */
+  readonly traceParent: 'service' | 'agent';
   readonly serviceName: string;
   readonly serviceVersion: string;
   readonly environment: string;
@@ -75,6 +77,7 @@ export function apmStartupReport(env: Record<string, string | undefined> = proce
           requestsPerSecond: state.requestsPerSecond,
           intakeClient: state.intakeClient,
           idsFromPool: state.idsFromPool,
+          traceParent: state.traceParent,
         },
       },
       msg: 'Elastic APM agent active',
