@@ -14,6 +14,7 @@ const options = require('../src/telemetry/apm-options.cjs') as {
   parseRequestsPerSecond(raw: string | undefined): number;
   parseCommitWaitMin(raw: string | undefined): number;
   parseIntakeClient(raw: string | undefined): string;
+  parseTraceParent(raw: string | undefined): string;
   readPackageJson(): { name: string; version: string };
   agentOptions(env: Record<string, string | undefined>, pkg: { name: string; version: string }): Record<string, unknown>;
 };
@@ -86,6 +87,9 @@ describe('apm options', () => {
     assert.equal(options.parseIntakeClient(' agent '), 'agent');
     assert.equal(options.parseIntakeClient('service'), 'service');
     assert.throws(() => options.parseIntakeClient('http'), /APM_INTAKE_CLIENT="http": expected service or agent/);
+    assert.equal(options.parseTraceParent(undefined), 'service');
+    assert.equal(options.parseTraceParent(' agent '), 'agent');
+    assert.throws(() => options.parseTraceParent('mine'), /APM_TRACE_PARENT="mine": expected service or agent/);
   });
 
   it('agent options: name and version from package.json, edge-sampled design, bounded queue', () => {
