@@ -16,7 +16,7 @@ import { MariaDb } from '../test/support/mariadb';
 import { ApmIntake } from '../test/support/apm-intake';
 import { startService, type ServiceProcess } from '../test/support/apm-service';
 import { processCpuSeconds } from './cpu-account';
-import { UsageError, median, reportFailure, wholeArg } from './perf-args';
+import { UsageError, median, parseVariantSpec, reportFailure, wholeArg } from './perf-args';
 
 interface Variant {
   /** Key for --base (standard variants only). */
@@ -75,15 +75,8 @@ function wrk(url: string, luaPath: string, connections: number, seconds: number)
 
 /** `name:ENV=value,ENV2=value` -> an APM-on variant with those settings (sent to `intakeUrl`, set once it is known). */
 export function parseVariant(spec: string, intakeUrl = ''): Variant {
-  const colon = spec.indexOf(':');
-  if (colon <= 0) throw new UsageError(`--variant ${JSON.stringify(spec)}: expected name:ENV=value[,ENV=value]`);
-  const env: Record<string, string> = { ELASTIC_APM_SERVER_URL: intakeUrl };
-  for (const pair of spec.slice(colon + 1).split(',').filter((p) => p !== '')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--variant ${JSON.stringify(spec)}: ${JSON.stringify(pair)} is not ENV=value`);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return { name: spec.slice(0, colon), env, rps: [], cpuUs: [], errors: 0 };
+  const { name, env } = parseVariantSpec(spec);
+  return { name, env: { ELASTIC_APM_SERVER_URL: intakeUrl, ...env }, rps: [], cpuUs: [], errors: 0 };
 }
 
 export function formatReport(variants: Variant[], base: Variant, opts: { connections: number; seconds: number }): string {

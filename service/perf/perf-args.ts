@@ -33,3 +33,19 @@ export function median(xs: readonly number[]): number {
   const m = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+/**
+ * `--variant name:ENV=value,ENV2=value`: a name (anything before the first colon, not empty) and the settings a
+ * variant adds to the environment. Scripts add their own rules on top.
+ */
+export function parseVariantSpec(spec: string): { name: string; env: Record<string, string> } {
+  const colon = spec.indexOf(':');
+  if (colon <= 0) throw new UsageError(`--variant ${JSON.stringify(spec)}: expected name:ENV=value[,ENV=value]`);
+  const env: Record<string, string> = {};
+  for (const pair of spec.slice(colon + 1).split(',').filter((p) => p !== '')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--variant ${JSON.stringify(spec)}: ${JSON.stringify(pair)} is not ENV=value`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return { name: spec.slice(0, colon), env };
+}

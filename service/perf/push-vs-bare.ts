@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { SERVICE_V8_FLAGS, serviceNodeArgs } from '../src/launch';
 import { MariaDb, freePort } from '../test/support/mariadb';
 import { cpuPerRequest, cpuSnapshot, formatCpuSplit, type CpuSplit } from './cpu-account';
-import { UsageError, median, reportFailure, wholeArg } from './perf-args';
+import { UsageError, median, parseVariantSpec, reportFailure, wholeArg } from './perf-args';
 
 const run = promisify(execFile);
 const BODY = '{"property":"news","section":1,"id":1}';
@@ -164,19 +164,12 @@ interface Target {
 
 /** `name:ENV=value,ENV2=value` -> a service variant started with those settings added. */
 export function parseVariant(spec: string): Target {
-  const colon = spec.indexOf(':');
-  const name = spec.slice(0, colon);
-  if (colon <= 0 || !/^[\w .%=-]{1,40}$/.test(name) || name === 'push' || name === 'bare') {
+  const { name, env } = parseVariantSpec(spec);
+  if (!/^[\w .%=-]{1,40}$/.test(name) || name === 'push' || name === 'bare') {
     throw new UsageError(`--variant ${JSON.stringify(spec)}: expected name:ENV=value[,ENV=value] (a name other than push or bare)`);
   }
-  const env: Record<string, string> = {};
-  for (const pair of spec.slice(colon + 1).split(',').filter((p) => p !== '')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0 || !/^[A-Z][A-Z0-9_]*$/.test(pair.slice(0, eq))) {
-      throw new UsageError(`--variant ${JSON.stringify(spec)}: ${JSON.stringify(pair)} is not ENV=value`);
-    }
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
+  const badName = Object.keys(env).find((k) => !/^[A-Z][A-Z0-9_]*$/.test(k));
+  if (badName !== undefined) throw new UsageError(`--variant ${JSON.stringify(spec)}: ${JSON.stringify(badName)} is not an ENV name`);
   return { name, env, rps: [], cpu: [], busy: [], lines: [] };
 }
 

@@ -113,8 +113,9 @@ test('close() flushes everything buffered and refuses new writes', async () => {
   await assert.rejects(c.write(background(), row(4)), { code: 'COMMITTER_CLOSED' });
 });
 
-test('one partial flush at a time gathers the next batch; full batches run side by side', async () => {
-  const store = new MemoryStore(1000);
+/** A store whose flushes wait for the test to release them, recording each batch's ids. */
+function gatedStore(): { store: MemoryStore; gated: MemoryStore; batches: number[][]; release: () => void; held: () => number } {
+  const store = new MemoryStore(10_000);
   const gates: Array<() => void> = [];
   const batches: number[][] = [];
   const gated = Object.create(store) as MemoryStore;
@@ -123,6 +124,12 @@ test('one partial flush at a time gathers the next batch; full batches run side 
     await new Promise<void>((r) => gates.push(r));
     return store.insertBatch(rows);
   };
+  // release() lets the oldest held flush finish (none held: nothing happens).
+  return { store, gated, batches, release: () => gates.shift()?.(), held: () => gates.length };
+}
+
+test('one partial flush at a time gathers the next batch; full batches run side by side', async () => {
+  const { store, gated, batches, release, held } = gatedStore();
   const c = new GroupCommitter(gated, { maxRows: 4, flushIntervalMs: 0, maxConcurrentFlushes: 3, bufferCapacity: 100, rebalance: true });
   const tick = () => new Promise((r) => setImmediate(r));
   const all: Array<Promise<void>> = [c.write(background(), row(1))];
@@ -142,11 +149,11 @@ test('one partial flush at a time gathers the next batch; full batches run side 
   assert.equal(c.flushesInFlight, 2);
   // The partial flush ends: what gathered meanwhile is written together, right away.
   all.push(c.write(background(), row(7)));
-  gates.shift()!();
+  release();
   for (let i = 0; i < 5 && batches.length < 3; i++) await tick();
   assert.deepEqual(batches[2], [6, 7]);
-  while (gates.length > 0 || c.flushesInFlight > 0) {
-    gates.shift()?.();
+  while (held() > 0 || c.flushesInFlight > 0) {
+    release();
     await tick();
   }
   await Promise.all(all);
@@ -203,20 +210,6 @@ test('the next batch is handed to the store before the finished batch is answere
   assert.deepEqual(events.slice(3), ['answer 2', 'answer 3']);
   assert.equal(store.size, 3);
 });
-
-/** A store whose flushes wait for the test to release them, recording each batch's ids. */
-function gatedStore(): { store: MemoryStore; gated: MemoryStore; batches: number[][]; release: () => void } {
-  const store = new MemoryStore(10_000);
-  const gates: Array<() => void> = [];
-  const batches: number[][] = [];
-  const gated = Object.create(store) as MemoryStore;
-  gated.insertBatch = async (rows) => {
-    batches.push(rows.map((r) => r.id));
-    await new Promise<void>((r) => gates.push(r));
-    return store.insertBatch(rows);
-  };
-  return { store, gated, batches, release: () => gates.shift()!() };
-}
 
 async function rebalanceRun(rebalance: boolean): Promise<{ batches: number[][]; stored: number }> {
   const { store, gated, batches, release } = gatedStore();

@@ -112,6 +112,16 @@ function parseRequestsPerSecond(raw) {
   });
 }
 
+/** `service` or `agent` from the environment (who does a part of the agent's work): `def` when unset or blank. */
+function parseOwner(name, raw, def) {
+  if (raw === undefined || raw.trim() === '') return def;
+  const text = raw.trim();
+  if (text !== 'service' && text !== 'agent') {
+    throw new ApmConfigError(`${name}=${JSON.stringify(raw)}: expected service or agent`);
+  }
+  return text;
+}
+
 /** Who sends the agent's events to the APM Server unless APM_INTAKE_CLIENT says otherwise. */
 const DEFAULT_INTAKE_CLIENT = 'service';
 
@@ -120,12 +130,7 @@ const DEFAULT_INTAKE_CLIENT = 'service';
  * client, with everything it supports beyond what this service needs, e.g. central config and Lambda).
  */
 function parseIntakeClient(raw) {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_INTAKE_CLIENT;
-  const text = raw.trim();
-  if (text !== 'service' && text !== 'agent') {
-    throw new ApmConfigError(`APM_INTAKE_CLIENT=${JSON.stringify(raw)}: expected service or agent`);
-  }
-  return text;
+  return parseOwner('APM_INTAKE_CLIENT', raw, DEFAULT_INTAKE_CLIENT);
 }
 
 /** Whose TraceParent class the agent uses unless APM_TRACE_PARENT says otherwise. */
@@ -136,12 +141,7 @@ const DEFAULT_TRACE_PARENT = 'service';
  * random bytes) or `agent` (the agent's own class, ids still from the pool).
  */
 function parseTraceParent(raw) {
-  if (raw === undefined || raw.trim() === '') return DEFAULT_TRACE_PARENT;
-  const text = raw.trim();
-  if (text !== 'service' && text !== 'agent') {
-    throw new ApmConfigError(`APM_TRACE_PARENT=${JSON.stringify(raw)}: expected service or agent`);
-  }
-  return text;
+  return parseOwner('APM_TRACE_PARENT', raw, DEFAULT_TRACE_PARENT);
 }
 
 function readPackageJson() {

@@ -21,7 +21,8 @@
 const FLAGS = { recorded: 0b00000001 };
 
 const VALID_HEADER = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
-const NONZERO_HEX = /[1-9a-f]/;
+/** Every span id this class holds is 16 lowercase hex digits (sliced from a valid header or made from bytes). */
+const ZERO_ID = '0000000000000000';
 
 /** Two hex digits of a byte. */
 function hex2(byte) {
@@ -30,7 +31,7 @@ function hex2(byte) {
 
 /** A parent id that is all zeros is no parent id (the agent's rule). */
 function parentOrUndefined(id) {
-  return id !== undefined && NONZERO_HEX.test(id) ? id : undefined;
+  return id === ZERO_ID ? undefined : id;
 }
 
 /** Makes the TraceParent class over `randomHex(bytes)`, a source of random bytes as lowercase hex. */
