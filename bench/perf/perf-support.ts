@@ -2,6 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import type { RequestSpec } from '../src/types';
+import { DEFAULT_REQUEST } from '../src/profiles/validate';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -101,12 +103,4 @@ export function load(): string {
   return os.loadavg().map((x) => x.toFixed(2)).join(' ');
 }
 
-export const defaultRequest = {
-  properties: ['news', 'sport', 'weather', 'tech', 'culture'],
-  sections: 1000,
-  ids: 1_000_000,
-  invalidShare: 0,
-  seed: 1,
-  contentType: 'json' as const,
-  timeoutMs: 10_000,
-};
+export const defaultRequest: RequestSpec = { ...DEFAULT_REQUEST, properties: ['news', 'sport', 'weather', 'tech', 'culture'] };

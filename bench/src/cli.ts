@@ -18,7 +18,7 @@ import { finishOutputs, runProfile, type RunSummary } from './run';
 import { startService, type ServiceProcess } from './target/service-process';
 import { RowCounter } from './target/mysql-rows';
 import { startApmSink, type ApmSink } from './target/apm-sink';
-import { LIMITS } from './profiles/validate';
+import { MAX_CONNECTIONS, MAX_IN_FLIGHT, MAX_RATE, MAX_UINT32 } from './profiles/limits';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, thresholds: 99 } as const;
 
@@ -167,10 +167,10 @@ export function parseArgs(argv: string[]): { args: CliArgs; errors: string[] } {
   };
   overrides.duration = dur('duration');
   overrides.timeout = dur('timeout');
-  overrides.connections = int('connections', 1, LIMITS.connections);
-  overrides.rate = positive('rate', LIMITS.rate);
-  overrides.maxInFlight = int('max-in-flight', 1, LIMITS.maxInFlight);
-  overrides.seed = int('seed', 0, 2 ** 32 - 1);
+  overrides.connections = int('connections', 1, MAX_CONNECTIONS);
+  overrides.rate = positive('rate', MAX_RATE);
+  overrides.maxInFlight = int('max-in-flight', 1, MAX_IN_FLIGHT);
+  overrides.seed = int('seed', 0, MAX_UINT32);
   if (str('invalid-share') !== undefined) {
     const v = str('invalid-share')!;
     const n = Number(v);

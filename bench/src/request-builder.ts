@@ -7,7 +7,9 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { RequestSpec } from './types';
-import { PUSH_PATH } from './executors/stage-context';
+
+/** The Twirp route every executor drives. */
+export const PUSH_PATH = '/twirp/stats.StatsService/Push';
 
 export interface BuiltRequest {
   body: Buffer;
@@ -19,39 +21,6 @@ export interface BuiltRequest {
 export interface RequestBuilderOptions {
   runId: string;
   stage: string;
-}
-
-/**
- * Share of requests sent with the W3C sampled flag when a profile says nothing. A service that honours the flag
- * traces exactly these, so the bench decides the tracing load it puts on the service. Every request traced
- * costs the service several times the CPU of an untraced one (service/perf/apm-overhead.ts): sampling all bench
- * traffic would measure the tracer, not the service. 1% of a few thousand requests a second is still dozens of
- * traces a second.
- */
-export const DEFAULT_TRACE_SAMPLE_RATE = 0.01;
-
-export class RequestSpecError extends Error {
-  readonly code = 'BENCH_REQUEST_SPEC_INVALID';
-  constructor(readonly problems: string[]) {
-    super(`invalid request spec: ${problems.join('; ')}`);
-  }
-}
-
-/** Every problem with a RequestSpec at once (empty when valid). */
-export function requestSpecProblems(spec: RequestSpec): string[] {
-  const p: string[] = [];
-  if (!Array.isArray(spec.properties) || spec.properties.length === 0) p.push('properties must be a non-empty list');
-  else if (spec.properties.some((x) => typeof x !== 'string' || x === '')) p.push('properties must be non-empty strings');
-  if (!Number.isInteger(spec.sections) || spec.sections < 1 || spec.sections > 0xffffffff) p.push('sections must be an integer in 1..4294967295');
-  if (!Number.isInteger(spec.ids) || spec.ids < 1 || spec.ids > 0xffffffff) p.push('ids must be an integer in 1..4294967295');
-  if (!(spec.invalidShare >= 0 && spec.invalidShare <= 1)) p.push('invalidShare must be in 0..1');
-  if (!Number.isFinite(spec.seed)) p.push('seed must be a number');
-  if (spec.contentType !== 'json' && spec.contentType !== 'protobuf') p.push('contentType must be json or protobuf');
-  if (!(spec.timeoutMs > 0)) p.push('timeoutMs must be > 0');
-  if (spec.traceSampleRate !== undefined && !(spec.traceSampleRate >= 0 && spec.traceSampleRate <= 1)) {
-    p.push('traceSampleRate must be in 0..1');
-  }
-  return p;
 }
 
 const PROTO_PATH = path.join(__dirname, '..', '..', 'service', 'rpc', 'stats.proto');
@@ -128,14 +97,13 @@ export class RequestBuilder {
   private rawHead = '';
   private rawHost = '';
 
+  /** `spec` comes from a validated profile (profiles/validate.ts) and is taken as it is. */
   constructor(private readonly spec: RequestSpec, opts: RequestBuilderOptions) {
-    const problems = requestSpecProblems(spec);
-    if (problems.length > 0) throw new RequestSpecError(problems);
     this.contentType = spec.contentType === 'protobuf' ? 'application/protobuf' : 'application/json';
     this.random = sfc32((spec.seed >>> 0) ^ hash32(opts.stage));
     this.jsonProps = spec.properties.map((p) => JSON.stringify(p));
     this.sampleRandom = sfc32((spec.seed >>> 0) ^ hash32(`traceparent:${opts.stage}`));
-    this.traceSampleRate = spec.traceSampleRate ?? DEFAULT_TRACE_SAMPLE_RATE;
+    this.traceSampleRate = spec.traceSampleRate;
     this.runId = headerValue(opts.runId);
     this.stage = headerValue(opts.stage);
     if (spec.contentType === 'protobuf') pushRequest();

@@ -4,7 +4,7 @@
 import type { Profile, RunInfo, StageInfo, StageResult, StageSpec, Summary, ThresholdResult } from './types';
 import type { StageContext } from './executors/stage-context';
 import { OutputSet } from './outputs/index';
-import { aggregateStages, evaluate, failedEarly, parseThreshold, subjectFromSnapshot, subjectFromStage, type Threshold, type ThresholdSubject } from './metrics/thresholds';
+import { aggregateStages, evaluate, failedEarly, subjectFromSnapshot, subjectFromStage, type Threshold, type ThresholdSubject } from './metrics/thresholds';
 import { diffSnapshots, scrapeMetrics, total, type ServerSnapshot } from './target/server-metrics';
 import { correlate } from './target/correlate';
 import type { RowCounter } from './target/mysql-rows';
@@ -98,13 +98,9 @@ export class RunError extends Error {
 
 const DEFAULT_EXECUTORS: Executors = { closed: runClosedStage, open: runOpenStage };
 
-/** Thresholds that apply to a stage: its own, then the profile's. Parsed again here; validation already passed. */
+/** Thresholds that apply to a stage: its own, then the profile's. */
 function thresholdsFor(profile: Profile, stage: StageSpec): Threshold[] {
-  return [...stage.thresholds, ...profile.thresholds].map((e) => {
-    const t = parseThreshold(e);
-    if ('error' in t) throw new RunError(`threshold ${e}: ${t.error}`);
-    return t;
-  });
+  return [...stage.thresholds, ...profile.thresholds];
 }
 
 function judge(ts: Threshold[], subject: ThresholdSubject, stage: string | null): ThresholdResult[] {
@@ -254,8 +250,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   }
 
   if (results.length > 0 && profile.thresholds.length > 0) {
-    const runTs = profile.thresholds.map((e) => parseThreshold(e)).filter((t): t is Threshold => !('error' in t));
-    thresholdResults.push(...judge(runTs, aggregateStages(results), null));
+    thresholdResults.push(...judge(profile.thresholds, aggregateStages(results), null));
   }
   const summary: RunSummary = {
     run_id: opts.runId,

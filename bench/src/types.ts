@@ -3,7 +3,29 @@
 
 export type Model = 'closed' | 'open';
 
-/** One stage of a profile, after validation (durations parsed to milliseconds). */
+/** A threshold expression ("p99 < 50ms") parsed once, when the profile is validated (metrics/thresholds.ts). */
+export type Op = '<' | '<=' | '>' | '>=' | '==' | '!=';
+
+export type MetricRef =
+  | { kind: 'latency'; key: keyof LatencySummary; service: boolean }
+  | { kind: 'count'; key: keyof Counts }
+  | { kind: 'rate'; key: 'error_rate' | 'timeout_rate' | 'dropped_rate' }
+  | { kind: 'achieved_rate'; ofTarget: boolean }
+  | { kind: 'keyed'; family: 'status' | 'twirp' | 'socket'; key: string }
+  | { kind: 'disagreements' };
+
+export interface Threshold {
+  expr: string;
+  metric: MetricRef;
+  op: Op;
+  /** In the metric's canonical unit: milliseconds, fractions (0.01 = 1%), requests per second or counts. */
+  value: number;
+}
+
+/**
+ * One stage of a profile, after validation (profiles/validate.ts): durations in milliseconds, thresholds parsed,
+ * and every field within its bounds, so executors take it as it is.
+ */
 export interface StageSpec {
   name: string;
   durationMs: number;
@@ -14,10 +36,10 @@ export interface StageSpec {
   rate?: number;
   /** Linear ramp of `connections` or `rate` to this value by the end of the stage. */
   rampTo?: number;
-  /** open model: cap on requests in flight; an arrival beyond it is counted as dropped. */
+  /** open model: cap on requests in flight; an arrival beyond it is counted as dropped (always set by validation). */
   maxInFlight?: number;
-  /** Threshold expressions that apply to this stage only, e.g. "p99 < 50ms". */
-  thresholds: string[];
+  /** Thresholds that apply to this stage only, e.g. "p99 < 50ms". */
+  thresholds: Threshold[];
 }
 
 /** How request bodies are drawn. Seeded, so two runs with the same seed send the same sequence. */
@@ -35,9 +57,9 @@ export interface RequestSpec {
   timeoutMs: number;
   /**
    * share (0..1) of requests whose `traceparent` carries the sampled flag. A tracing service honours the flag, so
-   * this is the share of bench requests it traces; absent = DEFAULT_TRACE_SAMPLE_RATE (request-builder.ts).
+   * this is the share of bench requests it traces (default: DEFAULT_TRACE_SAMPLE_RATE in profiles/limits.ts).
    */
-  traceSampleRate?: number;
+  traceSampleRate: number;
 }
 
 export interface Profile {
@@ -45,7 +67,7 @@ export interface Profile {
   description: string;
   stages: StageSpec[];
   /** Thresholds evaluated against every stage (and the run as a whole where it makes sense). */
-  thresholds: string[];
+  thresholds: Threshold[];
   /** Stop the run as soon as a threshold fails at the end of a stage. */
   abortOnFail: boolean;
   request: RequestSpec;

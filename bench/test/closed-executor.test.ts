@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runClosedStage, ClosedStageError } from '../src/executors/closed';
+import { runClosedStage } from '../src/executors/closed';
 import { closedRampPlan, connectionsAt } from '../src/executors/closed-ramp';
 import type { StageContext } from '../src/executors/stage-context';
 import type { RequestSpec, StageSnapshot, StageSpec } from '../src/types';
@@ -8,7 +8,7 @@ import { startTestServer } from './support/test-server';
 import { freePort } from '../src/target/service-process';
 
 const request = (over: Partial<RequestSpec> = {}): RequestSpec => ({
-  properties: ['news', 'sport'], sections: 100, ids: 100_000, invalidShare: 0, seed: 7, contentType: 'json', timeoutMs: 5000, ...over,
+  properties: ['news', 'sport'], sections: 100, ids: 100_000, invalidShare: 0, seed: 7, contentType: 'json', timeoutMs: 5000, traceSampleRate: 0.01, ...over,
 });
 
 function stage(over: Partial<StageSpec>): StageSpec {
@@ -181,10 +181,4 @@ test('a target that comes back mid-stage is used again', async (t) => {
   const r = await runClosedStage(s, ctx(`http://127.0.0.1:${port}`, s));
   assert.ok((r.by_error_code.ECONNREFUSED ?? 0) > 0);
   assert.ok(r.counts.ok > 20, `ok ${r.counts.ok}`);
-});
-
-test('bad connection counts are refused with a stable code', async () => {
-  const s = stage({ connections: -1 });
-  await assert.rejects(runClosedStage(s, ctx('http://127.0.0.1:1', s)),
-    (e: unknown) => e instanceof ClosedStageError && e.code === 'BENCH_CLOSED_STAGE_INVALID');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runOpenStage, OpenStageError } from '../src/executors/open';
+import { runOpenStage } from '../src/executors/open';
 import { runClosedStage } from '../src/executors/closed';
 import { ArrivalSchedule } from '../src/executors/arrival-schedule';
 import type { StageContext } from '../src/executors/stage-context';
@@ -8,7 +8,7 @@ import type { RequestSpec, StageSnapshot, StageSpec } from '../src/types';
 import { startTestServer } from './support/test-server';
 
 const request = (over: Partial<RequestSpec> = {}): RequestSpec => ({
-  properties: ['news', 'sport'], sections: 100, ids: 100_000, invalidShare: 0, seed: 7, contentType: 'json', timeoutMs: 5000, ...over,
+  properties: ['news', 'sport'], sections: 100, ids: 100_000, invalidShare: 0, seed: 7, contentType: 'json', timeoutMs: 5000, traceSampleRate: 0.01, ...over,
 });
 
 function stage(over: Partial<StageSpec>): StageSpec {
@@ -168,13 +168,6 @@ test('the arrival schedule has no drift and integrates the ramp', () => {
   assert.equal(down.atMs(501), Number.POSITIVE_INFINITY);
   for (const s of [c, ramp, down]) {
     for (let i = 1; i < 400; i++) assert.ok(s.atMs(i) > s.atMs(i - 1));
-  }
-});
-
-test('bad rates are refused with a stable code', async () => {
-  for (const bad of [stage({ rate: -1 }), stage({ rate: 0 }), stage({ rate: 10, maxInFlight: 0 })]) {
-    await assert.rejects(runOpenStage(bad, ctx('http://127.0.0.1:1', bad)),
-      (e: unknown) => e instanceof OpenStageError && e.code === 'BENCH_OPEN_STAGE_INVALID');
   }
 });
 

@@ -36,9 +36,13 @@ test('a valid profile becomes typed stages with models, defaults and parsed dura
   assert.equal(p.abortOnFail, false);
   assert.deepEqual(p.stages[0], { name: 'a', durationMs: 2000, model: 'closed', connections: 10, rampTo: 20, thresholds: [] });
   assert.deepEqual(p.stages[1], {
-    name: 'stage-2', durationMs: 500, model: 'open', rate: 100, maxInFlight: 100, thresholds: ['dropped == 0'],
+    name: 'stage-2', durationMs: 500, model: 'open', rate: 100, maxInFlight: 100,
+    thresholds: [{ expr: 'dropped == 0', metric: { kind: 'count', key: 'dropped' }, op: '==', value: 0 }],
   });
+  // thresholds are parsed once, here: the run judges these objects
+  assert.deepEqual(p.thresholds, [{ expr: 'p99 < 50ms', metric: { kind: 'latency', key: 'p99', service: false }, op: '<', value: 50 }]);
   assert.equal(p.request.timeoutMs, 10_000);
+  assert.equal(p.request.traceSampleRate, 0.01);
   assert.ok(p.request.properties.length >= 1);
 });
 
@@ -85,6 +89,45 @@ test('every problem is reported at once, each with its path', () => {
   ];
   for (const e of expected) assert.ok(r.errors.some((m) => m.startsWith(e)), `missing "${e}" in:\n${r.errors.join('\n')}`);
   assert.equal(r.errors.length, expected.length, r.errors.join('\n'));
+});
+
+test('what the executors and the request builder take as it is is refused here, with its path', () => {
+  const r = validateProfile(
+    {
+      request: { properties: [], sections: 0, invalidShare: 2, timeout: '0s', traceSampleRate: 2, seed: -1 },
+      stages: [
+        { duration: '1s', rate: -1 },
+        { duration: '1s', rate: 0 },
+        { duration: '1s', rate: 10, maxInFlight: 0 },
+        { duration: '1s', connections: -1 },
+        { duration: '1s', connections: 0, rampTo: 0 },
+        { duration: '1s', rate: 2e6, rampTo: 2e6 },
+        { duration: '25h', connections: 1, rampTo: 1.5 },
+      ],
+    },
+    'x',
+  );
+  assert.ok('errors' in r);
+  assert.deepEqual(r.errors, [
+    'request.invalidShare: must be <= 1 (got 2)',
+    'request.properties: must not be empty',
+    'request.sections: must be >= 1 (got 0)',
+    'request.seed: must be >= 0 (got -1)',
+    'request.timeout: must be > 0 (got "0s")',
+    'request.traceSampleRate: must be <= 1 (got 2)',
+    'stages[0].rate: must be > 0 (got -1)',
+    'stages[1].rate: must be > 0 (got 0)',
+    'stages[2].maxInFlight: must be >= 1 (got 0)',
+    'stages[3].connections: must be >= 1 (got -1)',
+    'stages[4].connections: must be >= 1 (got 0)',
+    'stages[4].rampTo: a closed stage ramps to a whole number of connections from 1 to 10000 (got 0)',
+    'stages[5].rampTo: must be <= 1000000 (got 2000000)',
+    'stages[5].rate: must be <= 1000000 (got 2000000)',
+    'stages[6].duration: must be at most 1440m (got "25h")',
+    'stages[6].rampTo: a closed stage ramps to a whole number of connections from 1 to 10000 (got 1.5)',
+  ]);
+  // an open stage may ramp down to 0 arrivals a second, as k6's ramping-arrival-rate may
+  assert.ok('profile' in validateProfile({ stages: [{ duration: '1s', rate: 10, rampTo: 0 }] }, 'x'));
 });
 
 test('duplicate stage names and a breakpoint profile with closed stages are rejected', () => {

@@ -13,6 +13,3 @@ export interface StageContext {
   /** Called about once a second with cumulative figures since the stage started. Must not throw. */
   onTick(snapshot: StageSnapshot): void;
 }
-
-/** The Twirp route every executor drives. */
-export const PUSH_PATH = '/twirp/stats.StatsService/Push';

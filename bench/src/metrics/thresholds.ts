@@ -5,28 +5,12 @@
 //   op     := < | <= | > | >= | == | !=
 //   metric := latency | service latency | rate | count | keyed count
 // See `describeThresholdGrammar()` for the full list; the README quotes it.
-import type { Counts, LatencySummary, StageResult, StageSnapshot } from '../types';
+import type { Counts, LatencySummary, MetricRef, Op, StageResult, StageSnapshot, Threshold } from '../types';
 
-export type Op = '<' | '<=' | '>' | '>=' | '==' | '!=';
+export type { MetricRef, Op, Threshold } from '../types';
 
 type LatencyKey = keyof LatencySummary;
 type CountKey = keyof Counts;
-
-export type MetricRef =
-  | { kind: 'latency'; key: LatencyKey; service: boolean }
-  | { kind: 'count'; key: CountKey }
-  | { kind: 'rate'; key: 'error_rate' | 'timeout_rate' | 'dropped_rate' }
-  | { kind: 'achieved_rate'; ofTarget: boolean }
-  | { kind: 'keyed'; family: 'status' | 'twirp' | 'socket'; key: string }
-  | { kind: 'disagreements' };
-
-export interface Threshold {
-  expr: string;
-  metric: MetricRef;
-  op: Op;
-  /** In the metric's canonical unit: milliseconds, fractions (0.01 = 1%), requests per second or counts. */
-  value: number;
-}
 
 const LATENCY: Record<string, LatencyKey> = {
   p50: 'p50', med: 'p50', p90: 'p90', p99: 'p99', p999: 'p999', 'p99.9': 'p999', max: 'max', mean: 'mean', avg: 'mean',

@@ -1,7 +1,7 @@
 // The service's own counts, read from its /metrics (the contract in the bench issue): Push requests answered by
 // Twirp code, rows committed, flush and pool trouble. Scraped before and after every stage; the delta is the
 // server's view of that stage.
-import { PUSH_PATH } from '../executors/stage-context';
+import { PUSH_PATH } from '../request-builder';
 import { parsePrometheusText, sum, type Sample } from './prometheus-text';
 
 export interface ServerSnapshot {
