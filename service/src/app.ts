@@ -50,7 +50,7 @@ export interface AppOptions {
 }
 
 export function createStore(config: Config, metrics: ServiceMetrics): Store {
-  if (config.mysqlUrl !== undefined) return new MysqlStore(config.mysqlUrl, config.pool, metrics.poolObserver);
+  if (config.mysqlUrl !== undefined) return new MysqlStore(config.mysqlUrl, config.pool, { observer: metrics.poolObserver });
   return new MemoryStore(config.memoryStoreCapacity);
 }
 

@@ -4,15 +4,16 @@ import type { PoolConfig } from '../config';
 import { buildInsert } from './insert-sql';
 import { classifyMysqlError } from './mysql-errors';
 import { applyMigrations } from './migrations';
-import { MysqlPool, type PoolObserver, type PoolStats } from './pool';
+import { MysqlPool, type PoolOptions, type PoolStats } from './pool';
 import type { Dispatch, PageviewRow, Store } from './store';
 
 export class MysqlStore implements Store {
   readonly kind = 'mysql' as const;
   private readonly pool: MysqlPool;
 
-  constructor(url: string, cfg: PoolConfig, observer?: PoolObserver) {
-    this.pool = new MysqlPool(url, cfg, observer);
+  /** `opts.onConnect` is where per-connection session settings go (run on every new connection). */
+  constructor(url: string, cfg: PoolConfig, opts: PoolOptions = {}) {
+    this.pool = new MysqlPool(url, cfg, opts);
   }
 
   poolStats(): PoolStats {

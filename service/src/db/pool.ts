@@ -1,7 +1,10 @@
-// A bounded MySQL connection pool on mysql2 connections. mysql2's own pool has no acquire timeout, treats
-// queueLimit 0 as unbounded and keeps its statistics private; this one bounds every dimension, exposes its
-// counts for the db_client_connection_* metrics, and drops a connection as soon as mysql2 reports it dead.
+// The MySQL connection pool: tarn (the pool knex uses) over single mysql2 connections. mysql2's own pool has no
+// acquire timeout, treats queueLimit 0 as unbounded and keeps its statistics private; tarn bounds the pool size,
+// the acquire, the open and the idle time and counts what it holds. What tarn has no option for, this file adds
+// around its public API: the bound on waiting callers, the bound on idle connections, and dropping a connection as
+// soon as mysql2 reports it dead (tarn discards it through `validate` the next time it would hand it out).
 import mysql, { type Connection, type QueryError } from 'mysql2';
+import { Pool as TarnPool, TimeoutError } from 'tarn';
 import type { PoolConfig } from '../config';
 
 function formatQuery(sql: string, values: unknown): string {
@@ -21,7 +24,7 @@ export class PoolError extends Error {
 export interface PoolStats {
   idle: number;
   used: number;
-  /** Connections being opened (counted against the limit). */
+  /** Connections being opened (not yet counted as used or idle). */
   connecting: number;
   max: number;
   pending: number;
@@ -34,279 +37,238 @@ export interface PoolObserver {
   onConnectionError?(code: string, errno: number | undefined): void;
 }
 
-interface Waiter {
-  resolve(conn: PooledConnection): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-  startedAt: number;
-}
-
-export interface PooledConnection {
+/** What a connection offers: one statement at a time. */
+export interface Queryable {
   /** Runs one statement; rejects with mysql2's error. A fatal error marks the connection broken. */
   query<T = unknown>(sql: string, values?: unknown): Promise<T>;
+}
+
+export interface PooledConnection extends Queryable {
   /** Returns the connection to the pool (or closes it when it broke). Call exactly once. */
   release(): void;
 }
 
-interface Slot {
-  conn: Connection;
-  broken: boolean;
-  /** Set before the pool itself ends the connection, so that its 'end' is not counted as a loss. */
-  retired: boolean;
-  lastUsed: number;
+export interface PoolOptions {
+  observer?: PoolObserver;
+  /**
+   * Session setup run once on every new connection before the pool hands it out (e.g. `SET SESSION sql_mode`).
+   * A failure closes the connection and fails the acquire that waited for it.
+   */
+  onConnect?: (conn: Queryable) => Promise<void>;
+}
+
+/** One mysql2 connection as the pool holds it. */
+class Conn implements Queryable {
+  /** mysql2 reported it dead, or the pool retired it (surplus idle): never handed out again. */
+  closed = false;
+  /** Counted in `retiredInPool` (tarn still lists it until its validate or reaper discards it). */
+  awaitingDiscard = false;
+  /** Between acquire and release. */
+  held = false;
+  constructor(
+    readonly connection: Connection,
+    private readonly queryTimeoutMs: number,
+  ) {}
+
+  query<T>(sql: string, values?: unknown): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.connection.query({ sql, values: values as never, timeout: this.queryTimeoutMs }, (err: unknown, rows: unknown) => {
+        if (err) {
+          const e = err as QueryError;
+          // A timed-out query leaves the connection in an unknown state; fatal errors end it.
+          if (e.fatal || e.code === 'PROTOCOL_SEQUENCE_TIMEOUT') this.onDeath?.(e);
+          reject(e);
+          return;
+        }
+        resolve(rows as T);
+      });
+    });
+  }
+
+  /** Set by the pool: called once per way mysql2 reports the connection's death. */
+  onDeath: ((err: { code?: string; errno?: number }) => void) | undefined;
+}
+
+const CLOSE_TIMEOUT_MS = 1_000;
+
+/** Ends a connection politely (COM_QUIT), or at once when the server does not answer within a second. */
+function endConnection(connection: Connection): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      connection.destroy();
+      resolve();
+    }, CLOSE_TIMEOUT_MS);
+    timer.unref();
+    connection.end(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 export class MysqlPool {
-  private readonly idle: Slot[] = [];
-  private readonly used = new Set<Slot>();
-  private connecting = 0;
-  private readonly waiters: Waiter[] = [];
+  private readonly pool: TarnPool<Conn>;
+  /** Acquires in flight, so that close() can abort them at once (tarn's destroy waits for used connections first). */
+  private readonly acquiring = new Set<{ abort(): void }>();
+  /** Closed connections tarn still lists as free (see Conn.awaitingDiscard). */
+  private retiredInPool = 0;
   private closed = false;
-  private readonly reaper: NodeJS.Timeout;
+  private readonly observer: PoolObserver;
 
   constructor(
     private readonly url: string,
     private readonly cfg: PoolConfig,
-    private readonly observer: PoolObserver = {},
+    opts: PoolOptions = {},
   ) {
-    this.reaper = setInterval(() => this.reapIdle(), Math.min(1_000, cfg.idleTimeoutMs));
-    this.reaper.unref();
+    this.observer = opts.observer ?? {};
+    const onConnect = opts.onConnect;
+    this.pool = new TarnPool<Conn>({
+      create: () => this.open(onConnect),
+      destroy: (conn) => this.discard(conn),
+      validate: (conn) => !conn.closed,
+      min: 0,
+      max: cfg.connectionLimit,
+      acquireTimeoutMillis: cfg.acquireTimeoutMs,
+      // mysql2's connectTimeout bounds the handshake with a clear ETIMEDOUT; tarn's bound is only a backstop.
+      createTimeoutMillis: cfg.connectTimeoutMs + 1_000,
+      idleTimeoutMillis: cfg.idleTimeoutMs,
+      reapIntervalMillis: Math.min(1_000, cfg.idleTimeoutMs),
+      // A failed open fails the acquire waiting for it now (ECONNREFUSED, 1040) instead of at the acquire timeout.
+      propagateCreateError: true,
+    });
   }
 
   stats(): PoolStats {
     return {
-      idle: this.idle.length,
-      used: this.used.size,
-      connecting: this.connecting,
+      // Math.max: while tarn validates a retired connection it briefly lists it as used.
+      idle: Math.max(0, this.pool.numFree() - this.retiredInPool),
+      used: this.pool.numUsed(),
+      connecting: this.pool.numPendingCreates(),
       max: this.cfg.connectionLimit,
-      pending: this.waiters.length,
+      pending: this.pool.numPendingAcquires(),
     };
-  }
-
-  private get total(): number {
-    return this.idle.length + this.used.size + this.connecting;
   }
 
   async acquire(): Promise<PooledConnection> {
     if (this.closed) throw new PoolError('POOL_CLOSED', 'connection pool is closed');
-    const slot = this.idle.pop();
-    if (slot !== undefined) {
-      this.used.add(slot);
-      this.observer.onAcquire?.(0);
-      return this.wrap(slot);
-    }
-    if (this.total < this.cfg.connectionLimit) {
-      const started = performance.now();
-      const fresh = await this.open();
-      this.used.add(fresh);
-      this.observer.onAcquire?.((performance.now() - started) / 1000);
-      return this.wrap(fresh);
-    }
-    if (this.waiters.length >= this.cfg.queueLimit) {
+    const p = this.pool;
+    // Would this caller wait for someone else's release? Then it counts against the waiting bound. (An acquire
+    // served by a connection being opened is not waiting on anyone.)
+    const mustWait = p.numFree() - this.retiredInPool <= 0 && p.numUsed() + p.numPendingCreates() >= this.cfg.connectionLimit;
+    const waiting = p.numPendingAcquires() - p.numPendingCreates();
+    if (mustWait && waiting >= this.cfg.queueLimit) {
       throw new PoolError(
         'POOL_QUEUE_FULL',
-        `all ${this.cfg.connectionLimit} connections are busy and ${this.waiters.length} callers are waiting`,
+        `all ${this.cfg.connectionLimit} connections are busy and ${Math.max(0, waiting)} callers are waiting`,
       );
     }
-    return new Promise<PooledConnection>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        startedAt: performance.now(),
-        timer: setTimeout(() => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          this.observer.onAcquireTimeout?.();
-          reject(new PoolError('POOL_ACQUIRE_TIMEOUT', `no connection free within ${this.cfg.acquireTimeoutMs} ms`));
-        }, this.cfg.acquireTimeoutMs),
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  /** Opens one connection; counts against the limit while the handshake runs. */
-  private open(): Promise<Slot> {
-    this.connecting += 1;
-    return new Promise<Slot>((resolve, reject) => {
-      let conn: Connection;
-      try {
-        conn = mysql.createConnection({
-          uri: this.url,
-          connectTimeout: this.cfg.connectTimeoutMs,
-          timezone: 'Z',
-          supportBigNumbers: true,
-          // A statement without values goes out as it is. mysql2 otherwise scans every statement for placeholders,
-          // which for a batch INSERT (built complete by insert-sql.ts) is a pass over kilobytes of text per flush.
-          queryFormat: formatQuery,
-        });
-      } catch (err) {
-        this.connecting -= 1;
-        reject(err as Error);
-        return;
+    const started = performance.now();
+    const op = p.acquire();
+    this.acquiring.add(op);
+    let conn: Conn;
+    try {
+      conn = await op.promise;
+    } catch (err) {
+      if (this.closed) throw new PoolError('POOL_CLOSED', 'connection pool is closed');
+      if (err instanceof TimeoutError) {
+        this.observer.onAcquireTimeout?.();
+        throw new PoolError('POOL_ACQUIRE_TIMEOUT', `no connection free within ${this.cfg.acquireTimeoutMs} ms`);
       }
-      const slot: Slot = { conn, broken: false, retired: false, lastUsed: Date.now() };
-      let settled = false;
-      conn.on('error', (err: QueryError) => {
-        // mysql2 emits fatal errors here when no query is waiting (e.g. the server went away while idle).
-        if (!slot.retired) this.markBroken(slot, err);
-        this.dropIdle(slot);
-        if (!settled) {
-          settled = true;
-          this.connecting -= 1;
-          conn.destroy();
-          reject(err);
-          this.serveWaiters();
-        }
-      });
-      // The server closed the connection (restart, wait_timeout, kill): count it unless the pool ended it.
-      conn.on('end', () => {
-        if (slot.retired) return;
-        this.markBroken(slot, { code: 'PROTOCOL_CONNECTION_LOST' });
-        this.dropIdle(slot);
-      });
-      conn.connect((err) => {
-        if (settled) return;
-        settled = true;
-        this.connecting -= 1;
-        if (err) {
-          this.markBroken(slot, err);
-          conn.destroy();
-          reject(err);
-          this.serveWaiters();
-          return;
-        }
-        if (this.closed) {
-          conn.destroy();
-          reject(new PoolError('POOL_CLOSED', 'connection pool is closed'));
-          return;
-        }
-        resolve(slot);
-      });
-    });
-  }
-
-  /** Closes a connection the pool no longer wants: politely (COM_QUIT) or at once. */
-  private retire(slot: Slot, destroy: boolean): void {
-    slot.retired = true;
-    if (destroy) slot.conn.destroy();
-    else slot.conn.end(() => undefined);
-  }
-
-  /** Counts a connection's death once, however many ways mysql2 reports it. */
-  private markBroken(slot: Slot, err: { code?: string; errno?: number }): void {
-    if (slot.broken) return;
-    slot.broken = true;
-    this.observer.onConnectionError?.(err.code ?? 'UNKNOWN', err.errno);
-  }
-
-  private dropIdle(slot: Slot): void {
-    const i = this.idle.indexOf(slot);
-    if (i >= 0) {
-      this.idle.splice(i, 1);
-      this.retire(slot, true);
-      this.serveWaiters();
+      throw err;
+    } finally {
+      this.acquiring.delete(op);
     }
-  }
-
-  private wrap(slot: Slot): PooledConnection {
+    conn.held = true;
+    this.observer.onAcquire?.((performance.now() - started) / 1000);
     let released = false;
     return {
-      query: <T>(sql: string, values?: unknown) =>
-        new Promise<T>((resolve, reject) => {
-          slot.conn.query({ sql, values: values as never, timeout: this.cfg.queryTimeoutMs }, (err: unknown, rows: unknown) => {
-            if (err) {
-              const e = err as QueryError;
-              // A timed-out query leaves the connection in an unknown state; fatal errors end it.
-              if (e.fatal || e.code === 'PROTOCOL_SEQUENCE_TIMEOUT') this.markBroken(slot, e);
-              reject(e);
-              return;
-            }
-            resolve(rows as T);
-          });
-        }),
+      query: (sql, values) => conn.query(sql, values),
       release: () => {
         if (released) return;
         released = true;
-        this.release(slot);
+        this.release(conn);
       },
     };
   }
 
-  private release(slot: Slot): void {
-    this.used.delete(slot);
-    if (slot.broken || this.closed) {
-      this.retire(slot, true);
-      this.serveWaiters();
-      return;
+  private release(conn: Conn): void {
+    conn.held = false;
+    if (!conn.closed && this.pool.numFree() - this.retiredInPool >= this.cfg.idleLimit) {
+      // Over the idle bound: the surplus connection is closed now, not left for the idle timeout.
+      this.retire(conn);
+      void endConnection(conn.connection);
     }
-    slot.lastUsed = Date.now();
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) {
-      clearTimeout(waiter.timer);
-      this.used.add(slot);
-      this.observer.onAcquire?.((performance.now() - waiter.startedAt) / 1000);
-      waiter.resolve(this.wrap(slot));
-      return;
-    }
-    if (this.idle.length >= this.cfg.idleLimit) {
-      this.retire(slot, false);
-      return;
-    }
-    this.idle.push(slot);
+    if (conn.closed) this.countRetired(conn);
+    this.pool.release(conn);
   }
 
-  /** After a connection went away, open a replacement for the longest waiter (if any). */
-  private serveWaiters(): void {
-    if (this.closed || this.waiters.length === 0 || this.total >= this.cfg.connectionLimit) return;
-    const waiter = this.waiters.shift()!;
-    this.open().then(
-      (slot) => {
-        clearTimeout(waiter.timer);
-        this.used.add(slot);
-        this.observer.onAcquire?.((performance.now() - waiter.startedAt) / 1000);
-        waiter.resolve(this.wrap(slot));
-      },
-      (err: Error) => {
-        clearTimeout(waiter.timer);
-        waiter.reject(err);
-      },
-    );
-  }
-
-  private reapIdle(): void {
-    const cutoff = Date.now() - this.cfg.idleTimeoutMs;
-    for (let i = this.idle.length - 1; i >= 0; i--) {
-      const slot = this.idle[i]!;
-      if (slot.lastUsed < cutoff) {
-        this.idle.splice(i, 1);
-        this.retire(slot, false);
+  /** Opens one mysql2 connection and runs the session setup; tarn counts it as pending until it resolves. */
+  private async open(onConnect: PoolOptions['onConnect']): Promise<Conn> {
+    const connection = mysql.createConnection({
+      uri: this.url,
+      connectTimeout: this.cfg.connectTimeoutMs,
+      timezone: 'Z',
+      supportBigNumbers: true,
+      // A statement without values goes out as it is. mysql2 otherwise scans every statement for placeholders,
+      // which for a batch INSERT (built complete by insert-sql.ts) is a pass over kilobytes of text per flush.
+      queryFormat: formatQuery,
+    });
+    const conn = new Conn(connection, this.cfg.queryTimeoutMs);
+    let dead = false;
+    conn.onDeath = (err) => {
+      if (dead) return;
+      dead = true;
+      this.observer.onConnectionError?.(err.code ?? 'UNKNOWN', err.errno);
+      if (!conn.closed) {
+        this.retire(conn);
+        connection.destroy();
+        // A connection that dies while idle is still listed free by tarn until it is discarded.
+        if (!conn.held) this.countRetired(conn);
       }
+    };
+    // mysql2 emits fatal errors here when no query is waiting (e.g. the server went away while idle).
+    connection.on('error', (err: QueryError) => conn.onDeath?.(err));
+    // The server closed the connection (restart, wait_timeout, kill): a loss unless the pool ended it.
+    connection.on('end', () => {
+      if (!conn.closed) conn.onDeath?.({ code: 'PROTOCOL_CONNECTION_LOST' });
+    });
+    try {
+      await new Promise<void>((resolve, reject) => connection.connect((err) => (err ? reject(err) : resolve())));
+      if (onConnect !== undefined) await onConnect(conn);
+    } catch (err) {
+      conn.onDeath?.(err as QueryError);
+      throw err;
     }
+    return conn;
   }
 
-  /** Rejects waiters, closes idle connections now and used ones as they are released. */
+  private retire(conn: Conn): void {
+    conn.closed = true;
+  }
+
+  private countRetired(conn: Conn): void {
+    if (conn.awaitingDiscard) return;
+    conn.awaitingDiscard = true;
+    this.retiredInPool += 1;
+  }
+
+  /** tarn's destroy step: after the idle timeout, a failed validation, or close(). */
+  private discard(conn: Conn): Promise<void> {
+    if (conn.awaitingDiscard) {
+      conn.awaitingDiscard = false;
+      this.retiredInPool -= 1;
+    }
+    const wasClosed = conn.closed;
+    this.retire(conn);
+    return wasClosed ? Promise.resolve() : endConnection(conn.connection);
+  }
+
+  /** Rejects waiters and later acquires at once, closes idle connections, and used ones as they are released. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.reaper);
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new PoolError('POOL_CLOSED', 'connection pool is closed'));
-    }
-    const ends = this.idle.splice(0).map(
-      (slot) =>
-        new Promise<void>((resolve) => {
-          slot.retired = true;
-          const t = setTimeout(() => {
-            slot.conn.destroy();
-            resolve();
-          }, 1_000);
-          slot.conn.end(() => {
-            clearTimeout(t);
-            resolve();
-          });
-        }),
-    );
-    await Promise.all(ends);
+    for (const op of this.acquiring) op.abort();
+    this.acquiring.clear();
+    await this.pool.destroy();
   }
 }
