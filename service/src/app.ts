@@ -19,7 +19,10 @@ import { makePushHandler } from './pageviews/push-handler';
 import { resolveRemoteIp } from './pageviews/remote-ip';
 import { ServiceMetrics } from './telemetry/metrics';
 import { createLogger } from './telemetry/logging';
-import { tracedFlush, tracingPlugin } from './telemetry/tracing';
+import { requestTrace, tracedFlush, tracingPlugin } from './telemetry/tracing';
+import { RequestLog } from './telemetry/request-log';
+import { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics, wantsOpenMetrics } from './telemetry/openmetrics';
+import { windowName } from './telemetry/peak-windows';
 import { TwirpError, twirpError } from './twirp/errors';
 import { CONTENT_TYPES } from './twirp/content-type';
 import { sendTwirpError } from './twirp/reply';
@@ -34,6 +37,10 @@ declare module 'fastify' {
     store: Store;
     committer: GroupCommitter;
     metrics: ServiceMetrics;
+  }
+  interface FastifyRequest {
+    /** Counted in http_server_active_requests until it is answered (or its client went away). */
+    active: boolean;
   }
 }
 
@@ -87,6 +94,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
           app.log.warn({ err: r.error, rows: r.rows, code: r.error.code, failure: r.error.failure }, 'flush failed');
         }
       },
+      onEnqueue: metrics.committerObserver.onEnqueue,
       onCallbackError: (err) => app.log.error({ err }, 'answering a committed Push failed'),
     },
     opts.flush ?? tracedFlush(flushBatch),
@@ -104,6 +112,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorateRequest('ctx', null);
   app.decorateRequest('metricsRecorded', false);
   app.decorateRequest('startedAt', 0);
+  app.decorateRequest('active', false);
+  const requestLog = new RequestLog(config.requestLog);
 
   if (store.kind === 'memory') {
     app.log.warn(
@@ -155,6 +165,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Hooks on the hot path are callback-style: an async hook costs a promise and a microtask per request.
   app.addHook('onRequest', (request, _reply, done) => {
     request.startedAt = performance.now();
+    request.active = true;
+    metrics.requestStarted();
+    done();
+  });
+  // A request whose client went away before it was handled never reaches onSend: it is no longer in flight.
+  app.addHook('onRequestAbort', (request, done) => {
+    leave(request);
     done();
   });
   app.addHook('onSend', (request, reply, payload, done) => {
@@ -163,13 +180,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done(null, payload);
   });
 
+  function leave(request: FastifyRequest): void {
+    if (!request.active) return;
+    request.active = false;
+    metrics.requestEnded();
+  }
+
   function recordRequest(request: FastifyRequest, reply: FastifyReply): void {
+    leave(request);
     if (request.metricsRecorded) return;
     request.metricsRecorded = true;
     const route = request.routeLabel ?? request.routeOptions.url ?? 'unmatched';
     if (route === METRICS_ROUTE) return;
-    metrics.observeRequest(request.method, route, reply.statusCode, request.twirpCode, (performance.now() - request.startedAt) / 1000);
+    const ms = performance.now() - request.startedAt;
+    const status = reply.statusCode;
+    const trace = requestTrace(request);
+    metrics.observeRequest(request.method, route, status, request.twirpCode, ms / 1000, trace);
     if (route === PUSH_ROUTE) metrics.observePush(request.twirpCode ?? 'internal');
+    if (requestLog.wants(ms, status)) requestLog.write(request.log, request.method, route, status, request.twirpCode, ms);
   }
 
   // --- Twirp routes: own body parsing (raw bytes of any content type) and an error handler that only speaks Twirp.
@@ -234,7 +262,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   });
 
-  app.get(METRICS_ROUTE, async (_request, reply) => {
+  // ?window=NAME: whose high-water marks this scrape reads (peak-windows.ts). OpenMetrics (with the request
+  // duration's exemplars) for scrapers that ask for it, the text format 0.0.4 otherwise (openmetrics.ts).
+  app.get(METRICS_ROUTE, async (request, reply) => {
+    const window = windowName((request.query as Record<string, unknown> | undefined)?.window);
+    if (window === undefined) {
+      return reply.code(400).send({ error: 'window must be 1-64 characters of [A-Za-z0-9._:-]' });
+    }
+    metrics.prepareScrape(window);
+    if (wantsOpenMetrics(request.headers.accept)) {
+      const body = await renderOpenMetrics(metrics.registry);
+      return reply.header('content-type', OPENMETRICS_CONTENT_TYPE).send(body);
+    }
     const body = await metrics.registry.metrics();
     return reply.header('content-type', metrics.registry.contentType).send(body);
   });

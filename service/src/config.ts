@@ -48,6 +48,8 @@ export interface Config {
   /** Longest time to receive a whole request (headers and body); bounds slow senders (Node's requestTimeout). */
   requestTimeoutMs: number;
   memoryStoreCapacity: number;
+  /** The slow and failed request log (telemetry/request-log.ts). */
+  requestLog: { slowMs: number; perSecond: number };
 }
 
 export class ConfigError extends Error {
@@ -85,6 +87,8 @@ export const INT_VARS = {
   DRAIN_TIMEOUT_MS: { def: 10_000, min: 100, max: 300_000 },
   REQUEST_TIMEOUT_MS: { def: 30_000, min: 1_000, max: 300_000 },
   MEMORY_STORE_CAPACITY: { def: 1_000_000, min: 1, max: 50_000_000 },
+  LOG_SLOW_REQUEST_MS: { def: 250, min: 1, max: 600_000 },
+  LOG_REQUESTS_PER_SECOND: { def: 100, min: 0, max: 100_000 },
 } as const;
 
 type IntVar = keyof typeof INT_VARS;
@@ -201,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
     drainTimeoutMs: int('DRAIN_TIMEOUT_MS'),
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS'),
     memoryStoreCapacity: int('MEMORY_STORE_CAPACITY'),
+    requestLog: { slowMs: int('LOG_SLOW_REQUEST_MS'), perSecond: int('LOG_REQUESTS_PER_SECOND') },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -16,12 +16,22 @@ export interface ScrapeJob {
   /** extra target labels, e.g. {service: "pageview"} */
   labels?: Record<string, string>;
   metricsPath?: string;
+  /** URL query parameters of every scrape, e.g. {window: ['prometheus']} */
+  params?: Record<string, string[]>;
 }
 
 export interface PrometheusOptions {
   scrapeJobs?: ScrapeJob[];
   /** Prometheus duration, default "1s" so short test runs get enough points. */
   scrapeInterval?: string;
+  /** --enable-feature flags, e.g. ['exemplar-storage'] */
+  enableFeatures?: string[];
+}
+
+export interface Exemplar {
+  labels: Record<string, string>;
+  value: string;
+  timestamp: number;
 }
 
 export interface VectorSample {
@@ -66,6 +76,7 @@ export function prometheusConfig(opts: PrometheusOptions): string {
       scrape_configs: (opts.scrapeJobs ?? []).map((j) => ({
         job_name: j.job,
         metrics_path: j.metricsPath ?? '/metrics',
+        ...(j.params ? { params: j.params } : {}),
         static_configs: [{ targets: j.targets, labels: j.labels ?? {} }],
       })),
     },
@@ -80,12 +91,13 @@ export class Prometheus {
   private constructor(
     readonly dir: string,
     readonly port: number,
+    private readonly features: string[] = [],
   ) {}
 
   static async start(opts: PrometheusOptions = {}): Promise<Prometheus> {
     const dir = await mkdtemp(join(tmpdir(), 'pvlab-prometheus-'));
     await writeFile(join(dir, 'prometheus.yml'), prometheusConfig(opts));
-    const prom = new Prometheus(dir, await freePort());
+    const prom = new Prometheus(dir, await freePort(), opts.enableFeatures ?? []);
     try {
       await prom.launch();
     } catch (err) {
@@ -114,6 +126,7 @@ export class Prometheus {
         '--web.enable-remote-write-receiver',
         '--storage.tsdb.retention.time=1d',
         '--log.level=warn',
+        ...(this.features.length > 0 ? [`--enable-feature=${this.features.join(',')}`] : []),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -168,6 +181,11 @@ export class Prometheus {
       expr,
     );
     return data.result;
+  }
+
+  /** Exemplars of the series `expr` selects in [startSec, endSec] (needs --enable-feature=exemplar-storage). */
+  async queryExemplars(expr: string, startSec: number, endSec: number): Promise<{ seriesLabels: Record<string, string>; exemplars: Exemplar[] }[]> {
+    return this.api('/api/v1/query_exemplars', { query: expr, start: String(startSec), end: String(endSec) }, expr);
   }
 
   /** Values of one label, optionally only on series matching `match` (what Grafana's label_values() asks). */

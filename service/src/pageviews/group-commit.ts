@@ -56,6 +56,8 @@ export interface FlushResult {
 
 export interface CommitterObserver {
   onFlush?(result: FlushResult): void;
+  /** A row joined the buffer, which now holds `depth` rows (the buffer's high-water mark, peak-windows.ts). */
+  onEnqueue?(depth: number): void;
   /** A commit callback threw: the other Pushes of its batch are still answered, the committer carries on. */
   onCallbackError?(err: unknown): void;
 }
@@ -107,6 +109,7 @@ export class GroupCommitter {
     if (this.closing) throw new CommitterClosedError();
     if (this.buffer.length >= this.cfg.bufferCapacity) throw new BufferFullError(this.cfg.bufferCapacity);
     this.buffer.push({ row, ctx, done });
+    this.observer.onEnqueue?.(this.buffer.length);
     this.schedule();
   }
 

@@ -7,6 +7,7 @@ import type { PoolObserver, PoolStats } from '../db/pool';
 import type { CommitterObserver, FlushResult } from '../pageviews/group-commit';
 import { apmIntakeStats } from './apm';
 import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series-metrics';
+import { PeakGauge } from './peak-windows';
 
 export const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 export const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
@@ -29,6 +30,19 @@ export class ServiceMetrics {
   readonly poolWait: Histogram;
   readonly poolTimeouts: Counter;
   readonly poolErrors: Counter<'error_code' | 'errno'>;
+  readonly rowsFailed: Counter<'twirp_code' | 'error_code'>;
+  /** HTTP requests received and not yet answered (scrapes included). */
+  activeRequests = 0;
+  /** High-water marks per scraper window (peak-windows.ts), read by prepareScrape(). */
+  readonly peaks = {
+    buffer: new PeakGauge(() => this.sources.bufferDepth()),
+    poolUsed: new PeakGauge(() => {
+      const s = this.sources.poolStats();
+      return s === undefined ? 0 : s.used + s.connecting;
+    }),
+    activeRequests: new PeakGauge(() => this.activeRequests),
+  };
+  private peakReading = { buffer: 0, poolUsed: 0, activeRequests: 0 };
   private sources: MetricsSources = { bufferDepth: () => 0, bufferCapacity: () => 0, poolStats: () => undefined };
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -133,6 +147,49 @@ export class ServiceMetrics {
       labelNames: ['error_code', 'errno'],
       registers,
     });
+    this.rowsFailed = new Counter({
+      name: 'pageview_rows_failed_total',
+      help:
+        'Pushes whose flush failed, by the Twirp code they were answered with and the error that failed the flush ' +
+        "(mysql2's code, e.g. ER_CON_COUNT_ERROR for MySQL 1040, or the pool's, e.g. POOL_ACQUIRE_TIMEOUT).",
+      labelNames: ['twirp_code', 'error_code'],
+      registers,
+    });
+    new Gauge({
+      name: 'http_server_active_requests',
+      help: 'HTTP requests received and not yet answered.',
+      registers,
+      collect() {
+        this.set(self.activeRequests);
+      },
+    });
+    const peakNote =
+      " since this scraper's previous scrape: each scraper names its own window with /metrics?window=NAME " +
+      '(none = the window "default"), so scrapers at different paces never reset each other\'s peak.';
+    new Gauge({
+      name: 'pageview_buffer_depth_peak',
+      help: 'Most Pushes waiting in the write buffer at once' + peakNote,
+      registers,
+      collect() {
+        this.set(self.peakReading.buffer);
+      },
+    });
+    new Gauge({
+      name: 'db_client_connection_used_peak',
+      help: 'Most pool connections in use (or opening) at once' + peakNote + poolNote,
+      registers,
+      collect() {
+        this.set(self.peakReading.poolUsed);
+      },
+    });
+    new Gauge({
+      name: 'http_server_active_requests_peak',
+      help: 'Most HTTP requests in flight at once' + peakNote,
+      registers,
+      collect() {
+        this.set(self.peakReading.activeRequests);
+      },
+    });
     // The tracing pipeline's own health: what became of the agent's events (the service's intake client only).
     new Counter({
       name: 'apm_intake_events_total',
@@ -166,8 +223,32 @@ export class ServiceMetrics {
     this.sources = sources;
   }
 
+  /**
+   * Takes the peaks of `window` for the scrape about to be rendered, and starts that window's next period. The
+   * render must follow synchronously (prom-client calls every collect() before its first await).
+   */
+  prepareScrape(window: string): void {
+    this.peakReading = {
+      buffer: this.peaks.buffer.read(window),
+      poolUsed: this.peaks.poolUsed.read(window),
+      activeRequests: this.peaks.activeRequests.read(window),
+    };
+  }
+
+  requestStarted(): void {
+    this.peaks.activeRequests.observe(++this.activeRequests);
+  }
+
+  requestEnded(): void {
+    if (this.activeRequests > 0) this.activeRequests--;
+  }
+
   readonly poolObserver: PoolObserver = {
-    onAcquire: (s) => this.poolWait.observe(s),
+    onAcquire: (s) => {
+      this.poolWait.observe(s);
+      const p = this.sources.poolStats();
+      if (p !== undefined) this.peaks.poolUsed.observe(p.used + p.connecting);
+    },
     onAcquireTimeout: () => this.poolTimeouts.inc(),
     onConnectionError: (code, errno) =>
       this.poolErrors.inc({ error_code: code, errno: errno !== undefined && errno > 0 ? String(errno) : 'none' }),
@@ -178,8 +259,12 @@ export class ServiceMetrics {
       this.batchSize.observe(r.rows);
       this.flushDuration.observe(r.seconds);
       if (r.error === undefined) this.rowsCommitted.inc(r.rows);
-      else this.flushFailures.inc({ twirp_code: r.error.failure });
+      else {
+        this.flushFailures.inc({ twirp_code: r.error.failure });
+        this.rowsFailed.inc({ twirp_code: r.error.failure, error_code: r.error.code }, r.rows);
+      }
     },
+    onEnqueue: (depth: number) => this.peaks.buffer.observe(depth),
   };
 
   // Label sets repeat (a handful of methods, routes, statuses and codes), so each one's series is kept by a key
@@ -191,12 +276,19 @@ export class ServiceMetrics {
   // Under load nearly every request has the label set of the one before: that one is checked first.
   private last: { method: string; route: string; status: number; code: string; series: HistogramSeries } | undefined;
 
-  /** One answered HTTP request; `twirpCode` is null for non-Twirp routes. */
-  observeRequest(method: string, route: string, status: number, twirpCode: string | null, seconds: number): void {
+  /**
+   * One answered HTTP request; `twirpCode` is null for non-Twirp routes. With a trace id (the request had a W3C
+   * traceparent, or the service traced it) the observation becomes its bucket's exemplar.
+   */
+  observeRequest(
+    method: string, route: string, status: number, twirpCode: string | null, seconds: number,
+    trace?: { traceId: string; sampled: boolean },
+  ): void {
     const code = twirpCode ?? 'none';
     const last = this.last;
     if (last !== undefined && last.status === status && last.code === code && last.route === route && last.method === method) {
-      last.series.observe(seconds);
+      if (trace === undefined) last.series.observe(seconds);
+      else last.series.observeWithTrace(seconds, trace.traceId, trace.sampled);
       return;
     }
     const key = `${method} ${route} ${status} ${code}`;
@@ -211,7 +303,8 @@ export class ServiceMetrics {
       this.requestSeries.set(key, series);
     }
     this.last = { method, route, status, code, series };
-    series.observe(seconds);
+    if (trace === undefined) series.observe(seconds);
+    else series.observeWithTrace(seconds, trace.traceId, trace.sampled);
   }
 
   observePush(twirpCode: string): void {

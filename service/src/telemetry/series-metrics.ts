@@ -12,7 +12,29 @@ interface ExportedValue {
   labels: Record<string, string | number>;
   value: number;
   metricName?: string;
+  /** prom-client's exemplar shape (rendered only in OpenMetrics, see openmetrics.ts). */
+  exemplar?: { labelSet: Record<string, string>; value: number; timestamp: number };
 }
+
+/**
+ * The latest exemplar of each bucket of a series (the last slot is +Inf): the trace id of one request that fell in
+ * it, its value and when (epoch seconds), so a latency panel can lead from a bucket to a trace. A trace the service
+ * sampled (it is in the APM) is kept over an unsampled one for up to EXEMPLAR_KEEP_SAMPLED_S.
+ */
+class BucketExemplars {
+  readonly traceIds: (string | undefined)[];
+  readonly values: Float64Array;
+  readonly at: Float64Array;
+  readonly sampled: Uint8Array;
+  constructor(n: number) {
+    this.traceIds = new Array<string | undefined>(n);
+    this.values = new Float64Array(n);
+    this.at = new Float64Array(n);
+    this.sampled = new Uint8Array(n);
+  }
+}
+
+export const EXEMPLAR_KEEP_SAMPLED_S = 60;
 
 interface ExportedMetric {
   name: string;
@@ -34,7 +56,27 @@ export class HistogramSeries {
     this.counts = new Float64Array(bounds.length);
   }
 
+  exemplars: BucketExemplars | undefined;
+
   observe(value: number): void {
+    this.observeAt(value);
+  }
+
+  /** observe() with an exemplar: the trace id of the request observed, and whether the service traced it. */
+  observeWithTrace(value: number, traceId: string, sampled: boolean): void {
+    const i = this.observeAt(value);
+    const ex = (this.exemplars ??= new BucketExemplars(this.bounds.length + 1));
+    const now = Date.now() / 1000;
+    if (sampled || ex.sampled[i] === 0 || now - ex.at[i]! > EXEMPLAR_KEEP_SAMPLED_S) {
+      ex.traceIds[i] = traceId;
+      ex.values[i] = value;
+      ex.at[i] = now;
+      ex.sampled[i] = sampled ? 1 : 0;
+    }
+  }
+
+  /** Records the value; returns its bucket index (bounds.length = +Inf). */
+  private observeAt(value: number): number {
     if (!Number.isFinite(value)) throw new TypeError(`value is not a finite number: ${String(value)}`);
     const b = this.bounds;
     let i = 0;
@@ -43,6 +85,7 @@ export class HistogramSeries {
     if (i < b.length) this.counts[i]! += 1;
     this.sum += value;
     this.count += 1;
+    return i;
   }
 }
 
@@ -129,16 +172,26 @@ export class SeriesHistogram<L extends string> extends SeriesMetric<L, Histogram
     s.counts.fill(0);
     s.sum = 0;
     s.count = 0;
+    s.exemplars = undefined;
   }
 
   protected export(s: HistogramSeries, out: ExportedValue[]): void {
     const bucket = `${this.name}_bucket`;
+    const ex = s.exemplars;
+    const exemplar = (i: number): ExportedValue['exemplar'] => {
+      const id = ex?.traceIds[i];
+      return id === undefined ? undefined : { labelSet: { trace_id: id }, value: ex!.values[i]!, timestamp: ex!.at[i]! };
+    };
     let acc = 0;
     for (let i = 0; i < this.bounds.length; i++) {
       acc += s.counts[i]!;
-      out.push({ labels: { ...s.labels, le: this.bounds[i]! }, value: acc, metricName: bucket });
+      const v: ExportedValue = { labels: { ...s.labels, le: this.bounds[i]! }, value: acc, metricName: bucket };
+      if (ex !== undefined) v.exemplar = exemplar(i);
+      out.push(v);
     }
-    out.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: bucket });
+    const inf: ExportedValue = { labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: bucket };
+    if (ex !== undefined) inf.exemplar = exemplar(this.bounds.length);
+    out.push(inf);
     out.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
     out.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
   }
