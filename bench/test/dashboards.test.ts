@@ -17,6 +17,9 @@ import {
   GRAFANA_GLOBAL_VARS,
 } from './support/prometheus';
 import { runTags } from '../src/outputs/grafana-annotations';
+import { randomBytes } from 'node:crypto';
+import { buildApp } from '../../service/src/app';
+import { loadConfig } from '../../service/src/config';
 
 const GRAFANA_DIR = join(__dirname, '..', '..', 'grafana');
 const BUILTIN_GRAFANA_DS = '-- Grafana --';
@@ -297,5 +300,51 @@ test("every PromQL expression (and variable query) passes a real Prometheus' par
       assert.ok(m, `${f} variable ${v.name}: label_values(selector, label)`);
       await prom.query(`count by (${m[2]}) (${expandGrafanaVars(m[1]!, vars)})`);
     }
+  }
+});
+
+test("the latency panel's server lines show exemplars: a real Prometheus (exemplar storage) returns the trace ids of the service's requests for their expressions", async () => {
+  const [, d] = dashboards.find(([, x]) => x.title === 'Stress run')!;
+  const panel = (allPanels(d as never) as (Panel & { targets?: (Target & { exemplar?: boolean })[] })[])
+    .find((p) => p.title?.startsWith('Latency p50 / p99'));
+  assert.ok(panel, 'the latency panel');
+  const withExemplars = ((panel.targets ?? []) as (Target & { exemplar?: boolean })[]).filter((t) => t.exemplar === true);
+  assert.ok(withExemplars.length > 0 && withExemplars.every((t) => /http_server_request_duration_seconds_bucket/.test(t.expr ?? '')));
+  const ds = datasources.find((x) => x.uid === 'prometheus') as ProvisionedDs & { jsonData?: { exemplarTraceIdDestinations?: { name: string; url: string }[] } };
+  const dest = ds.jsonData?.exemplarTraceIdDestinations?.find((x) => x.name === 'trace_id');
+  assert.ok(dest && dest.url.includes('$${__value.raw}'), 'exemplars link to their trace ($$ is a literal $ in provisioning files)');
+
+  const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'silent' }), defaultMetrics: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as { port: number }).port;
+  const ex = await Prometheus.start({
+    scrapeJobs: [{ job: 'pageview-service', targets: [`127.0.0.1:${port}`], params: { window: ['prometheus'] } }],
+    enableFeatures: ['exemplar-storage'],
+  });
+  try {
+    const ids = new Set<string>();
+    const t0 = Date.now() / 1000 - 60;
+    let seen = 0;
+    for (let i = 0; i < 40 && seen === 0; i++) {
+      const traceId = randomBytes(16).toString('hex');
+      ids.add(traceId);
+      const res = await fetch(`http://127.0.0.1:${port}/twirp/stats.StatsService/Push`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+        body: JSON.stringify({ property: 'news', section: 1, id: i + 1 }),
+      });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 500));
+      for (const t of withExemplars) {
+        const expr = expandGrafanaVars(t.expr!, { __rate_interval: '20s', run: 'r-1' });
+        const got = await ex.queryExemplars(expr, t0, Date.now() / 1000 + 60);
+        seen += got.flatMap((s) => s.exemplars).filter((e) => ids.has(e.labels.trace_id ?? '')).length;
+      }
+    }
+    assert.ok(seen > 0, 'the exemplar query of the panel returns a trace id the test sent');
+  } finally {
+    await ex.destroy();
+    await app.close();
   }
 });
