@@ -10,6 +10,7 @@ import type { RequestSpec } from './types';
 
 /** The Twirp route every executor drives. */
 export const PUSH_PATH = '/twirp/stats.StatsService/Push';
+import { checkSegment, segmentSeed, type Segment } from './distributed/segment';
 
 export interface BuiltRequest {
   body: Buffer;
@@ -21,6 +22,8 @@ export interface BuiltRequest {
 export interface RequestBuilderOptions {
   runId: string;
   stage: string;
+  /** distributed runs: this worker's keys come from its own stream, seeded from (seed, index) */
+  segment?: Segment;
 }
 
 const PROTO_PATH = path.join(__dirname, '..', '..', 'service', 'rpc', 'stats.proto');
@@ -96,13 +99,17 @@ export class RequestBuilder {
   private readonly stage: string;
   private rawHead = '';
   private rawHost = '';
+  private rawHeadBytes = 0;
+  /** Byte offset of the traceparent value in the buffer `nextRaw` returned last (its trace id starts 3 bytes in). */
+  lastTraceOffset = 0;
 
   /** `spec` comes from a validated profile (profiles/validate.ts) and is taken as it is. */
   constructor(private readonly spec: RequestSpec, opts: RequestBuilderOptions) {
     this.contentType = spec.contentType === 'protobuf' ? 'application/protobuf' : 'application/json';
-    this.random = sfc32((spec.seed >>> 0) ^ hash32(opts.stage));
+    const seed = segmentSeed(spec.seed, checkSegment(opts.segment));
+    this.random = sfc32(seed ^ hash32(opts.stage));
     this.jsonProps = spec.properties.map((p) => JSON.stringify(p));
-    this.sampleRandom = sfc32((spec.seed >>> 0) ^ hash32(`traceparent:${opts.stage}`));
+    this.sampleRandom = sfc32(seed ^ hash32(`traceparent:${opts.stage}`));
     this.traceSampleRate = spec.traceSampleRate;
     this.runId = headerValue(opts.runId);
     this.stage = headerValue(opts.stage);
@@ -151,11 +158,14 @@ export class RequestBuilder {
 
   /** The whole HTTP/1.1 request (keep-alive) as one buffer, for `host` (e.g. "127.0.0.1:8080"). */
   nextRaw(host: string): Buffer {
+    // the traceparent follows the fixed head, so `lastTraceOffset` locates it in the buffer without a search
     if (host !== this.rawHost) {
       this.rawHost = host;
       this.rawHead = `POST ${PUSH_PATH} HTTP/1.1\r\nHost: ${headerValue(host)}\r\nConnection: keep-alive\r\n` +
         `Content-Type: ${this.contentType}\r\nx-bench-run: ${this.runId}\r\nx-bench-stage: ${this.stage}\r\ntraceparent: `;
+      this.rawHeadBytes = Buffer.byteLength(this.rawHead);
     }
+    this.lastTraceOffset = this.rawHeadBytes;
     if (this.spec.contentType === 'json') {
       // JSON: one string, one encode (the same draws, in the same order, as nextBody)
       const r = this.random;
@@ -174,4 +184,16 @@ export class RequestBuilder {
     body.copy(buf, headLen);
     return buf;
   }
+}
+
+/** The trace id (32 hex) of a traceparent value that starts at `offset` in `buf` ("00-<trace id>-<parent>-<flags>"). */
+export function traceIdAt(buf: Buffer, offset: number): string {
+  return buf.toString('latin1', offset + 3, offset + 35);
+}
+
+/** Whether the traceparent value at `offset` in `buf` has the sampled flag (its flags byte's lowest bit). */
+export function sampledAt(buf: Buffer, offset: number): boolean {
+  // flags are the last two hex digits: "-0x"; odd x = sampled
+  const c = buf[offset + 54];
+  return c !== undefined && (parseInt(String.fromCharCode(c), 16) & 1) === 1;
 }

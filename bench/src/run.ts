@@ -293,6 +293,7 @@ async function runStage(
     runId: opts.runId,
     stage: info,
     signal: ac.signal,
+    onInterval: (interval) => opts.outputs.add({ type: 'interval', at: Date.now(), stage: info, interval }),
     onTick: (snapshot) => {
       opts.outputs.add({ type: 'tick', at: Date.now(), stage: info, snapshot });
       if (!opts.profile.abortOnFail || endedEarlyBy !== undefined) return;

@@ -1,5 +1,6 @@
 // The bench's shared shapes: what a profile says, what a stage produces, and what outputs receive.
 // Keys of the result objects are snake_case because they are written verbatim into summary.json.
+import type { Interval, WorstRequests } from './metrics/interval';
 
 export type Model = 'closed' | 'open';
 
@@ -122,6 +123,8 @@ export interface StageResult {
   by_twirp_code: Record<string, number>;
   by_error_code: Record<string, number>;
   bytes: { sent: number; received: number };
+  /** The slowest answered requests and the first failed ones, with their trace ids (metrics/interval.ts). */
+  worst?: WorstRequests;
   server?: ServerStageCounts;
 }
 
@@ -185,6 +188,8 @@ export interface StageSnapshot {
 export type BenchEvent =
   | { type: 'stage-start'; at: number; stage: StageInfo }
   | { type: 'tick'; at: number; stage: StageInfo; snapshot: StageSnapshot }
+  /** about once a second and at the stage's end: what happened since the previous interval (metrics/interval.ts) */
+  | { type: 'interval'; at: number; stage: StageInfo; interval: Interval }
   | { type: 'stage-end'; at: number; stage: StageInfo; result: StageResult };
 
 /**

@@ -5,6 +5,7 @@ import { closedRampPlan, connectionsAt } from '../src/executors/closed-ramp';
 import type { StageContext } from '../src/executors/stage-context';
 import type { RequestSpec, StageSnapshot, StageSpec } from '../src/types';
 import { startTestServer } from './support/test-server';
+import { addInterval, emptyInterval, type Interval } from '../src/metrics/interval';
 import { freePort } from '../src/target/service-process';
 
 const request = (over: Partial<RequestSpec> = {}): RequestSpec => ({
@@ -181,4 +182,39 @@ test('a target that comes back mid-stage is used again', async (t) => {
   const r = await runClosedStage(s, ctx(`http://127.0.0.1:${port}`, s));
   assert.ok((r.by_error_code.ECONNREFUSED ?? 0) > 0);
   assert.ok(r.counts.ok > 20, `ok ${r.counts.ok}`);
+});
+
+test('segments: connections split as integers that sum to the stage\'s (5 over 3 = 2, 2, 1)', async (t) => {
+  const servers = await Promise.all([0, 1, 2].map(() => startTestServer({ latencyMs: 2 })));
+  t.after(() => Promise.all(servers.map((x) => x.close())));
+  const s = stage({ connections: 5, durationMs: 600 });
+  const results = await Promise.all(servers.map((srv, index) => runClosedStage(s, ctx(srv.url, s, { segment: { index, count: 3 } }))));
+  assert.deepEqual(servers.map((x) => x.counts.connections), [2, 2, 1]);
+  assert.ok(results.every((r) => r.counts.ok > 0));
+  // worker 6 of 7 has no connection of the 2: it idles through the stage and reports nothing sent
+  const idle = stage({ connections: 2, durationMs: 600 });
+  const r = await runClosedStage(idle, ctx(servers[0].url, idle, { segment: { index: 6, count: 7 } }));
+  assert.equal(r.counts.sent, 0);
+  assert.ok(r.duration_ms >= 590, `duration ${r.duration_ms}`);
+});
+
+test('closed model: intervals add up to the stage; the worst requests carry the trace ids the server saw', async (t) => {
+  const srv = await startTestServer({ latencyMs: 1, errors: [{ code: 'unavailable', every: 5 }], keep: 10_000 });
+  t.after(() => srv.close());
+  const s = stage({ connections: 2, durationMs: 1500 });
+  const ivs: Interval[] = [];
+  const r = await runClosedStage(s, ctx(srv.url, s, { onInterval: (iv) => ivs.push(iv) }));
+  const sum = emptyInterval(0, 'closed');
+  for (const iv of ivs) addInterval(sum, iv);
+  assert.ok(ivs.length >= 2);
+  assert.deepEqual(sum.counts, r.counts);
+  assert.equal(sum.scheduled, r.counts.sent);
+  assert.equal(sum.latency.totalCount, r.counts.completed);
+  assert.equal(sum.serviceTime, null);
+  const seen = new Set(srv.counts.recent.map((q) => String(q.headers.traceparent).slice(3, 35)));
+  const w = r.worst!;
+  assert.equal(w.failed.length, 20);
+  assert.ok(w.failed.every((f) => f.status === 503 && f.twirp_code === 'unavailable' && seen.has(f.trace_id)), JSON.stringify(w.failed[0]));
+  assert.ok(w.slowest.length === 20 && w.slowest.every((x) => seen.has(x.trace_id) && x.at_ms >= 0));
+  for (let i = 1; i < w.failed.length; i++) assert.ok(w.failed[i - 1].at_ms <= w.failed[i].at_ms);
 });

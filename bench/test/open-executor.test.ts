@@ -6,6 +6,7 @@ import { ArrivalSchedule } from '../src/executors/arrival-schedule';
 import type { StageContext } from '../src/executors/stage-context';
 import type { RequestSpec, StageSnapshot, StageSpec } from '../src/types';
 import { startTestServer } from './support/test-server';
+import { addInterval, emptyInterval, type Interval } from '../src/metrics/interval';
 
 const request = (over: Partial<RequestSpec> = {}): RequestSpec => ({
   properties: ['news', 'sport'], sections: 100, ids: 100_000, invalidShare: 0, seed: 7, contentType: 'json', timeoutMs: 5000, traceSampleRate: 0.01, ...over,
@@ -185,4 +186,50 @@ test('a refused connection fails each arrival once, by code, and the schedule go
   assert.equal(r.counts.errors, r.counts.sent);
   assert.equal(r.by_error_code.ECONNREFUSED, r.counts.sent);
   assert.equal(r.counts.ok, 0);
+});
+
+test('intervals add up to the stage; the worst requests carry the trace ids the server saw', async (t) => {
+  const srv = await startTestServer({ latencyMs: 2, errors: [{ code: 'unavailable', every: 10 }], keep: 1000 });
+  t.after(() => srv.close());
+  const s = stage({ rate: 100, durationMs: 2000, maxInFlight: 1000 });
+  const ivs: Interval[] = [];
+  const r = await runOpenStage(s, ctx(srv.url, s, { onInterval: (iv) => ivs.push(iv) }));
+  assert.ok(ivs.length >= 2, `intervals ${ivs.length}`);
+  const sum = emptyInterval(0, 'open');
+  for (const iv of ivs) addInterval(sum, iv);
+  assert.deepEqual(sum.counts, r.counts);
+  assert.equal(sum.scheduled, 200);
+  assert.deepEqual(sum.byTwirpCode, r.by_twirp_code);
+  assert.equal(sum.latency.totalCount, r.counts.completed);
+  assert.equal(sum.scheduleLagUs?.totalCount, r.counts.sent);
+  for (let i = 1; i < ivs.length; i++) assert.equal(ivs[i].t0Ms, ivs[i - 1].t1Ms);
+  const seen = new Map(srv.counts.recent.map((q) => [String(q.headers.traceparent).slice(3, 35), String(q.headers.traceparent)]));
+  const w = r.worst!;
+  assert.equal(w.failed.length, 20); // 20 of the 200 answers were unavailable
+  assert.ok(w.failed.every((f) => f.status === 503 && f.twirp_code === 'unavailable' && seen.has(f.trace_id)));
+  assert.equal(w.slowest.length, 20);
+  for (const x of w.slowest) {
+    assert.ok(seen.has(x.trace_id), x.trace_id);
+    assert.equal(x.sampled, seen.get(x.trace_id)!.endsWith('-01'));
+    assert.ok(x.latency_ms >= 2 && x.at_ms >= 0 && x.at_ms < 2000);
+  }
+  for (let i = 1; i < w.slowest.length; i++) assert.ok(w.slowest[i - 1].latency_ms >= w.slowest[i].latency_ms);
+});
+
+test('segments: three processes fire the one global schedule between them, each arrival once', async (t) => {
+  const srv = await startTestServer({ latencyMs: 1, keep: 1000 });
+  t.after(() => srv.close());
+  // a ramp, so the stripes must follow the global schedule, not a per-worker one
+  const s = stage({ rate: 60, rampTo: 120, durationMs: 1000, maxInFlight: 10 });
+  const results = await Promise.all([0, 1, 2].map((index) =>
+    runOpenStage(s, ctx(srv.url, s, { segment: { index, count: 3 } }))));
+  const scheduled = results.map((r) => r.counts.sent + r.counts.dropped);
+  assert.deepEqual(scheduled, [30, 30, 30]);
+  assert.equal(srv.counts.requests, results.reduce((a, r) => a + r.counts.sent, 0));
+  assert.ok(results.every((r) => r.rate.target === 30), results.map((r) => r.rate.target).join());
+  // each worker's keys are its own stream: no two workers sent the same trace id, and their bodies differ
+  const ids = new Set(srv.counts.recent.map((q) => String(q.headers.traceparent)));
+  assert.equal(ids.size, srv.counts.recent.length);
+  await assert.rejects(runOpenStage(s, ctx(srv.url, s, { segment: { index: 3, count: 3 } })),
+    (e: unknown) => (e as { code?: string }).code === 'BENCH_SEGMENT_INVALID');
 });

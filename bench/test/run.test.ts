@@ -50,8 +50,15 @@ test('stages run in order with ramps, events bracket each stage, thresholds are 
 
   assert.deepEqual(summary.stages.map((s) => s.name), ['closed-fixed', 'closed-ramp', 'open-ramp']);
   assert.deepEqual(summary.stages.map((s) => s.model), ['closed', 'closed', 'open']);
-  // event order: start, ticks..., end for each stage in turn
-  const seq = rec.events.filter((e) => e.type !== 'tick').map((e) => `${e.type}:${e.stage.name}`);
+  // event order: start, ticks and intervals..., end for each stage in turn
+  const seq = rec.events.filter((e) => e.type !== 'tick' && e.type !== 'interval').map((e) => `${e.type}:${e.stage.name}`);
+  // every stage's intervals arrive between its start and its end, and carry its index
+  for (const [i, name] of ['closed-fixed', 'closed-ramp', 'open-ramp'].entries()) {
+    const evs = rec.events.filter((e) => e.stage.name === name);
+    const ivs = evs.filter((e) => e.type === 'interval');
+    assert.ok(ivs.length >= 1 && evs[0].type === 'stage-start' && evs.at(-1)!.type === 'stage-end', name);
+    assert.ok(ivs.every((e) => e.type === 'interval' && e.interval.stage === i), name);
+  }
   assert.deepEqual(seq, [
     'stage-start:closed-fixed', 'stage-end:closed-fixed',
     'stage-start:closed-ramp', 'stage-end:closed-ramp',

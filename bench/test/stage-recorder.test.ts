@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StageRecorder } from '../src/metrics/stage-recorder';
+import { addInterval, emptyInterval, type Interval } from '../src/metrics/interval';
 
 test('counts every outcome once and derives errors, in-flight and rates', () => {
   const r = new StageRecorder({ name: 's', model: 'closed', startedAt: 0 });
@@ -83,4 +84,88 @@ test('an empty stage summarises to zeros, not NaN', () => {
   const res = r.result(0);
   assert.deepEqual(res.latency_ms, { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 });
   assert.equal(res.rate.achieved, 0);
+});
+
+test('intervals are deltas whose sum is the stage: counts, maps and histograms', async () => {
+  const r = new StageRecorder({ name: 's', model: 'open', index: 2, startedAt: 0 });
+  const cuts = [];
+  let us = 100;
+  for (let second = 0; second < 3; second++) {
+    for (let i = 0; i < 100 * (second + 1); i++) {
+      r.onSent(10);
+      r.onScheduleLag(5);
+      if (i % 10 === 0) r.onResponse(503, 'unavailable', 0, (us += 7), us / 2);
+      else r.onResponse(200, 'ok', 0, (us += 7), us / 2);
+    }
+    r.onDropped();
+    r.onSocketError('ECONNRESET', true);
+    cuts.push(r.interval((second + 1) * 1000, 100, 100 * (second + 1) * (second + 2) / 2 + 2 * (second + 1)));
+  }
+  assert.deepEqual(cuts.map((c) => c.counts.sent), [100, 200, 300]);
+  assert.deepEqual(cuts.map((c) => c.counts.dropped), [1, 1, 1]);
+  assert.deepEqual(cuts.map((c) => [c.t0Ms, c.t1Ms]), [[0, 1000], [1000, 2000], [2000, 3000]]);
+  assert.deepEqual(cuts.map((c) => c.scheduled), [102, 202, 302]);
+  assert.deepEqual(cuts[1].byStatus, { 200: 180, 503: 20 });
+  assert.deepEqual(cuts[1].byErrorCode, { ECONNRESET: 1 });
+  assert.ok(cuts.every((c) => c.stage === 2 && c.targetRate === 100 && c.scheduleLagUs?.totalCount === c.counts.sent));
+  const sum = emptyInterval(2, 'open');
+  for (const c of cuts) addInterval(sum, c);
+  const res = r.result(100);
+  assert.deepEqual(sum.counts, res.counts);
+  assert.deepEqual(sum.byStatus, res.by_status);
+  assert.deepEqual(sum.byTwirpCode, res.by_twirp_code);
+  assert.equal(sum.latency.totalCount, 600);
+  const pct = (p: number) => Math.round(Math.min(sum.latency.getValueAtPercentile(p), sum.latency.maxValue)) / 1000;
+  assert.equal(res.latency_ms.p50, pct(50));
+  assert.equal(res.latency_ms.p99, pct(99));
+  assert.equal(res.latency_ms.max, sum.latency.maxValue / 1000);
+  assert.equal(r.intervalCount, 3); // nothing new since the last cut: result() cut none
+});
+
+test('result() cuts what was recorded after the last interval, so nothing is left out', () => {
+  const r = new StageRecorder({ name: 's', model: 'closed', startedAt: 0 });
+  r.onSent(1);
+  r.onResponse(200, 'ok', 0, 1000);
+  r.interval(1000, null);
+  r.onSent(1);
+  r.onResponse(200, 'ok', 0, 5000);
+  const res = r.result(null);
+  assert.equal(res.latency_ms.max, 5);
+  assert.equal(res.counts.completed, 2);
+  assert.equal(r.intervalCount, 2);
+});
+
+test('keeps the slowest N and the first N failed, reading trace ids only for those kept', () => {
+  const r = new StageRecorder({ name: 's', model: 'open', startedAt: 0, worstN: 3 });
+  let reads = 0;
+  const ev = (id: number, sampled = false) => ({
+    traceId: () => { reads++; return id.toString(16).padStart(32, '0'); },
+    sampled: () => sampled,
+  });
+  // 1000 answers with rising latency in the first half, falling in the second: only a few become candidates
+  for (let i = 0; i < 1000; i++) {
+    const us = i < 500 ? 1000 + i : 1000 + (1000 - i);
+    r.onSent(1);
+    r.onResponse(200, 'ok', 0, us, us, i, ev(i, i === 499));
+  }
+  r.onResponse(503, 'unavailable', 0, 700, 600, 1000, ev(1000));
+  r.onTimeout(1001, 5_000_000, ev(1001));
+  r.onSocketError('ECONNRESET', true, 1002, 30, ev(1002));
+  r.onSocketError('ECONNRESET', true, 1003, 30, ev(1003)); // the fourth failure: not kept
+  r.onSocketError('EPIPE', false); // an idle connection's error is no failed request
+  const first = r.interval(1500, 10);
+  // answers only (a timeout is a failure, not an answer); ties in order of time
+  assert.deepEqual(first.worst?.slowest.map((x) => [x.latency_ms, x.at_ms]), [[1.5, 500], [1.499, 499], [1.499, 501]]);
+  const res = r.result(10);
+  const w = res.worst!;
+  assert.deepEqual(w, first.worst);
+  assert.equal(w.slowest[1].sampled, true);
+  assert.equal(w.slowest[0].sampled, false);
+  assert.equal(w.slowest[1].trace_id, (499).toString(16).padStart(32, '0'));
+  assert.deepEqual(w.failed.map((x) => [x.at_ms, x.status, x.twirp_code, x.error_code]), [
+    [1000, 503, 'unavailable', null], [1001, 0, null, 'BENCH_REQUEST_TIMEOUT'], [1002, 0, null, 'ECONNRESET'],
+  ]);
+  assert.equal(w.failed[1].latency_ms, 5000);
+  // 3 to fill + those that beat the floor while it rose (the first half) + 3 failures: never one per request
+  assert.ok(reads <= 510, `trace ids read ${reads}`);
 });

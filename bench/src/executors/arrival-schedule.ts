@@ -32,6 +32,21 @@ export class ArrivalSchedule {
     return this.r0 * t + this.a * t * t;
   }
 
+  /**
+   * How many arrivals are due by `ms` (those with atMs(i) <= ms, counted from arrival 0), within the stage:
+   * an arrival due exactly at the stage's end belongs to the next stage.
+   */
+  dueBy(ms: number): number {
+    if (ms < 0) return 0;
+    const end = this.durationS * 1000;
+    const t = Math.min(ms, end);
+    let n = Math.floor(this.plannedBy(t) + 1e-9) + 1;
+    // float rounding at the boundaries: settle on the exact count by the schedule itself
+    while (n > 0 && !(this.atMs(n - 1) <= t && this.atMs(n - 1) < end)) n--;
+    while (this.atMs(n) <= t && this.atMs(n) < end) n++;
+    return n;
+  }
+
   /** Target rate at `ms` after the start. */
   rateAt(ms: number): number {
     const t = Math.min(Math.max(ms, 0), this.durationS * 1000) / 1000;

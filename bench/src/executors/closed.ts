@@ -21,10 +21,11 @@
 //   before the next attempt (10 ms doubling up to 500 ms, reset by a successful connect).
 import autocannon from 'autocannon';
 import type { StageResult, StageSpec } from '../types';
-import { StageRecorder } from '../metrics/stage-recorder';
+import { StageRecorder, type RequestEvidence } from '../metrics/stage-recorder';
 import { twirpCodeOf } from '../metrics/twirp-code';
-import { PUSH_PATH, RequestBuilder } from '../request-builder';
-import type { StageContext } from './stage-context';
+import { PUSH_PATH, RequestBuilder, sampledAt, traceIdAt } from '../request-builder';
+import { checkSegment, shareOf } from '../distributed/segment';
+import { beat, type StageContext } from './stage-context';
 import { closedRampPlan, type ClosedStep } from './closed-ramp';
 
 /** After the stage ends, how long to wait for autocannon instances to wind down before giving up on them. */
@@ -52,6 +53,21 @@ interface AcClient {
   on(event: 'timeout', fn: () => void): void;
 }
 
+/** The request a connection has in flight (one at a time: pipelining 1), for the worst-requests evidence. */
+class InFlight implements RequestEvidence {
+  buf: Buffer | null = null;
+  traceAt = 0;
+  sentAt = 0;
+  traceId(): string {
+    return this.buf ? traceIdAt(this.buf, this.traceAt) : '';
+  }
+  sampled(): boolean {
+    return this.buf ? sampledAt(this.buf, this.traceAt) : false;
+  }
+}
+
+const IN_FLIGHT = Symbol('bench.inFlight');
+
 interface Instance {
   step: ClosedStep;
   clients: Set<AcClient>;
@@ -64,24 +80,37 @@ interface Instance {
 export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promise<StageResult> {
   const c0 = stage.connections ?? 0;
   const c1 = stage.rampTo ?? c0;
+  // a distributed run: this process opens its integer share of the connections (the shares sum exactly)
+  const segment = checkSegment(ctx.segment);
+  const mine0 = shareOf(c0, segment);
+  const mine1 = shareOf(c1, segment);
 
   const base = new URL(ctx.target);
   const host = base.host;
   const url = new URL(PUSH_PATH, base).toString();
-  const builder = new RequestBuilder(ctx.request, { runId: ctx.runId, stage: stage.name });
+  const builder = new RequestBuilder(ctx.request, { runId: ctx.runId, stage: stage.name, segment });
   const timeoutMs = ctx.request.timeoutMs;
   // started just before the first instance, so set-up time is not counted as stage time
   let rec!: StageRecorder;
 
+  // stage start (performance.now()), for the evidence's at_ms
+  let rec0 = 0;
+
   // A non-2xx answer waits here between its 'response' event and its verifyBody call (same tick).
-  let held: { status: number; bytes: number; us: number } | null = null;
+  let held: { status: number; bytes: number; us: number; req: InFlight | undefined } | null = null;
 
   const setupClient = (instance: Instance) => (raw: unknown): void => {
-    const client = raw as AcClient;
+    const client = raw as AcClient & { [IN_FLIGHT]?: InFlight };
     instance.clients.add(client);
     client.timeout = timeoutMs;
+    const req = new InFlight();
+    client[IN_FLIGHT] = req;
     client.getRequestBuffer = () => {
       const buf = builder.nextRaw(host);
+      // autocannon writes the buffer right after asking for it
+      req.buf = buf;
+      req.traceAt = builder.lastTraceOffset;
+      req.sentAt = performance.now();
       rec.onSent(buf.length);
       return buf;
     };
@@ -89,7 +118,10 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
     let waiting: NodeJS.Timeout | null = null;
     // while waiting to reconnect no request is in flight: the client's timer firing then is not a timeout
     client.on('timeout', () => {
-      if (waiting === null) rec.onTimeout();
+      if (waiting === null) {
+        const now = performance.now();
+        rec.onTimeout(req.sentAt - rec0, (now - req.sentAt) * 1000, req);
+      }
     });
     const connect = client._connect;
     const connectNow = function (this: AcClient): void {
@@ -103,14 +135,14 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
       conn.prependListener('error', (err: NodeJS.ErrnoException) => {
         if (this.conn !== conn) return;
         const lost = this.pipelinedRequests.size() > 0;
-        rec.onSocketError(err.code ?? 'UNKNOWN', lost);
+        rec.onSocketError(err.code ?? 'UNKNOWN', lost, req.sentAt - rec0, (performance.now() - req.sentAt) * 1000, req);
         this.pipelinedRequests.clear();
         if (!connected) backoffMs = Math.min(Math.max(backoffMs * 2, BACKOFF_FIRST_MS), BACKOFF_MAX_MS);
       });
       conn.prependListener('end', () => {
         // the server closed the connection; with a request in flight that request is lost (a hang-up)
         if (this.conn !== conn || this.pipelinedRequests.size() === 0) return;
-        rec.onSocketError('ECONNRESET', true);
+        rec.onSocketError('ECONNRESET', true, req.sentAt - rec0, (performance.now() - req.sentAt) * 1000, req);
         this.pipelinedRequests.clear();
       });
     };
@@ -128,21 +160,22 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
 
   // On the instance's tracker rather than on each client: a client's 'response' already has autocannon's own
   // listener, and an emitter with two listeners copies its listener array on every emit.
-  const onResponse = (_client: unknown, status: number, bytes: number, durationMs: number): void => {
-    if (status >= 200 && status < 300) rec.onResponse(status, 'ok', bytes, durationMs * 1000);
-    else held = { status, bytes, us: durationMs * 1000 };
+  const onResponse = (client: { [IN_FLIGHT]?: InFlight }, status: number, bytes: number, durationMs: number): void => {
+    const req = client[IN_FLIGHT];
+    if (status >= 200 && status < 300) rec.onResponse(status, 'ok', bytes, durationMs * 1000, undefined, req ? req.sentAt - rec0 : 0, req);
+    else held = { status, bytes, us: durationMs * 1000, req };
   };
 
   const verifyBody = (body: unknown): boolean => {
     if (held !== null) {
       const h = held;
       held = null;
-      rec.onResponse(h.status, twirpCodeOf(h.status, body as string), h.bytes, h.us);
+      rec.onResponse(h.status, twirpCodeOf(h.status, body as string), h.bytes, h.us, undefined, h.req ? h.req.sentAt - rec0 : 0, h.req);
     }
     return true; // never a "mismatch": classification is ours
   };
 
-  const plan = closedRampPlan(c0, c1, stage.durationMs);
+  const plan = closedRampPlan(mine0, mine1, stage.durationMs);
   const instances: Instance[] = plan.map((step) => ({ step, clients: new Set(), backoffTimers: new Set(), done: null, stopped: false }));
   const timers: NodeJS.Timeout[] = [];
   let failure: unknown = null;
@@ -186,7 +219,8 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
     finish = resolve;
   });
 
-  rec = new StageRecorder({ name: stage.name, model: 'closed' });
+  rec = new StageRecorder({ name: stage.name, model: 'closed', index: ctx.stage.index });
+  rec0 = performance.now();
   for (const inst of instances) {
     if (inst.step.startMs <= 0) startInstance(inst);
     else timers.push(setTimeout(() => startInstance(inst), inst.step.startMs));
@@ -196,13 +230,7 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
   const onAbort = (): void => finish();
   if (ctx.signal.aborted) finish();
   else ctx.signal.addEventListener('abort', onAbort, { once: true });
-  const ticker = setInterval(() => {
-    try {
-      ctx.onTick(rec.snapshot(null));
-    } catch {
-      // a tick consumer must not break the stage
-    }
-  }, 1000);
+  const ticker = setInterval(() => beat(ctx, rec, performance.now(), null), 1000);
 
   try {
     await ended;
@@ -226,12 +254,8 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
     rec.destroy();
     throw new ClosedStageError('BENCH_CLOSED_STAGE_FAILED', `stage ${stage.name}: autocannon failed: ${String(failure)}`, { cause: failure });
   }
+  beat(ctx, rec, performance.now(), null);
   const result = rec.result(null);
-  try {
-    ctx.onTick(rec.snapshot(null));
-  } catch {
-    // see above
-  }
   rec.destroy();
   return result;
 }

@@ -15,11 +15,12 @@
 //   and are recorded (achieved rate = answers / stage duration). Abort ends them at once.
 import type { Client } from 'undici';
 import type { StageResult, StageSpec } from '../types';
-import { StageRecorder } from '../metrics/stage-recorder';
+import { StageRecorder, type RequestEvidence } from '../metrics/stage-recorder';
 import { twirpCodeOf } from '../metrics/twirp-code';
 import { PUSH_PATH, RequestBuilder } from '../request-builder';
 import { defaultMaxInFlight } from '../profiles/limits';
-import type { StageContext } from './stage-context';
+import { checkSegment, ownedBefore, shareOf } from '../distributed/segment';
+import { beat, type StageContext } from './stage-context';
 import { ArrivalSchedule } from './arrival-schedule';
 import { ConnectionSet, type Waiter } from './connection-set';
 
@@ -42,7 +43,7 @@ class StageAbort extends Error {
  * of the stage's in-flight list (ordered by intended start, so by deadline) and the undici dispatch handler for
  * its request (prototype methods: no closures allocated per request).
  */
-class Arrival implements Waiter {
+class Arrival implements Waiter, RequestEvidence {
   sent = 0;
   status = 0;
   bytes = 0;
@@ -62,10 +63,19 @@ class Arrival implements Waiter {
     private readonly payload: Buffer,
   ) {}
 
+  traceId(): string {
+    return this.headers.traceparent.slice(3, 35);
+  }
+
+  sampled(): boolean {
+    return this.headers.traceparent.endsWith('1');
+  }
+
   /** A connection is ours: send. */
   use(client: Client): void {
     this.client = client;
     this.sent = performance.now();
+    this.stage.rec.onScheduleLag((this.sent - this.intended) * 1000);
     client.dispatch({ path: PUSH_PATH, method: 'POST', headers: this.headers, body: this.payload }, this as never);
   }
 
@@ -119,7 +129,7 @@ class OpenStageRun {
   tail: Arrival | null = null;
   private settled: (() => void) | null = null;
 
-  constructor(readonly rec: StageRecorder, readonly conns: ConnectionSet) {}
+  constructor(readonly rec: StageRecorder, readonly conns: ConnectionSet, private readonly start: number) {}
 
   add(a: Arrival): void {
     a.prev = this.tail;
@@ -153,14 +163,16 @@ class OpenStageRun {
     if (!this.end(a, false)) return;
     const now = performance.now();
     const code = a.status >= 200 && a.status < 300 ? 'ok' : twirpCodeOf(a.status, a.body ? Buffer.concat(a.body) : undefined);
-    this.rec.onResponse(a.status, code, a.bytes, (now - a.intended) * 1000, (now - a.sent) * 1000);
+    this.rec.onResponse(a.status, code, a.bytes, (now - a.intended) * 1000, (now - a.sent) * 1000, a.intended - this.start, a);
   }
 
   failed(a: Arrival, err: Error): void {
     if (!this.end(a, true)) return;
-    if (err instanceof TimeoutAbort) this.rec.onTimeout();
+    const at = a.intended - this.start;
+    const us = (performance.now() - a.intended) * 1000;
+    if (err instanceof TimeoutAbort) this.rec.onTimeout(at, us, a);
     else if (err instanceof StageAbort) this.rec.onAbandoned(1);
-    else this.rec.onSocketError(errorCode(err), true);
+    else this.rec.onSocketError(errorCode(err), true, at, us, a);
   }
 
   /** Expire arrivals past their deadline; the list is in intended-start order, so they are at its head. */
@@ -182,10 +194,14 @@ class OpenStageRun {
 export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise<StageResult> {
   const r0 = stage.rate ?? 0;
   const r1 = stage.rampTo ?? r0;
-  const maxInFlight = stage.maxInFlight ?? defaultMaxInFlight(Math.max(r0, r1));
+  const totalInFlight = stage.maxInFlight ?? defaultMaxInFlight(Math.max(r0, r1));
+  // a distributed run: this process fires arrivals i with i mod count == index of the one global schedule, and
+  // holds its integer share of the in-flight cap (at least one, or it could send nothing it owns)
+  const segment = checkSegment(ctx.segment);
+  const maxInFlight = Math.max(1, shareOf(totalInFlight, segment));
 
   const base = new URL(ctx.target);
-  const builder = new RequestBuilder(ctx.request, { runId: ctx.runId, stage: stage.name });
+  const builder = new RequestBuilder(ctx.request, { runId: ctx.runId, stage: stage.name, segment });
   const timeoutMs = ctx.request.timeoutMs;
   const schedule = new ArrivalSchedule(r0, stage.rampTo, stage.durationMs);
   const conns = new ConnectionSet(base.origin, {
@@ -219,8 +235,9 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
     conns.acquire(a);
   };
 
-  let next = 0;
-  let nextAt = schedule.atMs(0);
+  // global arrival index of the next arrival this process fires
+  let next = segment.index;
+  let nextAt = schedule.atMs(next);
   let wake: NodeJS.Timeout | NodeJS.Immediate | null = null;
   let stopped = false;
   let windowDone: () => void = () => {};
@@ -247,7 +264,7 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
     let batch = 0;
     while (nextAt <= now && nextAt < stage.durationMs && batch < MAX_BATCH) {
       send(start + nextAt);
-      next++;
+      next += segment.count;
       nextAt = schedule.atMs(next);
       batch++;
     }
@@ -267,18 +284,17 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
     endWindow();
     run.abortAll();
   };
+  // arrivals of this process due by `ms` after the start (within the stage)
+  const dueBy = (ms: number): number => ownedBefore(schedule.dueBy(Math.min(ms, stage.durationMs)), segment);
   const ticker = setInterval(() => {
-    try {
-      ctx.onTick(run.rec.snapshot(schedule.rateAt(performance.now() - start)));
-    } catch {
-      // a tick consumer must not break the stage
-    }
+    const now = performance.now();
+    beat(ctx, run.rec, now, schedule.rateAt(now - start) / segment.count, dueBy(now - start));
   }, 1000);
   const sweeper = setInterval(() => run.sweep(performance.now()), SWEEP_MS);
 
   start = performance.now();
-  const rec = new StageRecorder({ name: stage.name, model: 'open', startedAt: start });
-  run = new OpenStageRun(rec, conns);
+  const rec = new StageRecorder({ name: stage.name, model: 'open', index: ctx.stage.index, startedAt: start });
+  run = new OpenStageRun(rec, conns, start);
   if (ctx.signal.aborted) onAbort();
   else {
     ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -304,12 +320,8 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
   const elapsed = rec.elapsedMs();
   // the plan's mean rate; an aborted stage is judged on the part of the plan it ran
   const target = !aborted ? (r0 + r1) / 2 : elapsed > 0 ? schedule.plannedBy(elapsed) / (elapsed / 1000) : 0;
-  const result = rec.result(target);
-  try {
-    ctx.onTick(rec.snapshot(schedule.rateAt(elapsed)));
-  } catch {
-    // see above
-  }
+  beat(ctx, rec, performance.now(), schedule.rateAt(elapsed) / segment.count, dueBy(elapsed));
+  const result = rec.result(target / segment.count);
   rec.destroy();
   return result;
 }
