@@ -1,6 +1,8 @@
 // The pageview service as a Fastify app that tests build without a port (app.inject) or with one (real sockets).
 // main.ts owns the process; this file owns routes, hooks, the store, the group committer and the metrics registry,
 // and closes what it opened in onClose (after the HTTP server stopped and in-flight requests finished).
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, {
   LogController,
   type FastifyInstance,
@@ -16,7 +18,7 @@ import type { Store } from './db/store';
 import { StoreError } from './db/store';
 import { GroupCommitter, type FlushFn, flushBatch } from './pageviews/group-commit';
 import { makePushHandler } from './pageviews/push-handler';
-import { resolveRemoteIp } from './pageviews/remote-ip';
+import { resolveRemoteIp, trustFunction } from './pageviews/remote-ip';
 import { ServiceMetrics } from './telemetry/metrics';
 import { createLogger } from './telemetry/logging';
 import { requestTrace, tracedFlush, tracingPlugin } from './telemetry/tracing';
@@ -75,6 +77,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimitBytes,
     // Fastify's own 503 body is not a Twirp error: while closing, the hooks below answer instead.
     return503OnClosing: false,
+    // What Node's parser and Fastify's router refuse before any route runs is answered as a Twirp error too.
+    clientErrorHandler: twirpClientError,
+    frameworkErrors: (err, request, reply) => {
+      const target = `${request.method} ${request.raw.url ?? ''}`;
+      sendTwirpError(request, reply, twirpError.badRoute(`the request path could not be routed: ${err.message}`, { twirp_invalid_route: target }));
+    },
   });
 
   app.log = logger;
@@ -163,10 +171,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // committed all the same (withoutCancel), and /metrics must not report fewer Pushes than rows written. The
   // duration ends as the answer is handed to the socket.
   // Hooks on the hot path are callback-style: an async hook costs a promise and a microtask per request.
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     request.startedAt = performance.now();
     request.active = true;
     metrics.requestStarted();
+    const repeated = repeatedSingletonHeader(request.raw.rawHeaders);
+    if (repeated !== undefined) {
+      // RFC 9112 section 3.2: a request with more than one Host is answered 400. Node keeps the first Host (and the
+      // first Content-Type) and drops the rest silently, so two parties reading the same request could disagree
+      // about where it goes or how its body reads.
+      sendTwirpError(request, reply, twirpError.malformed(`the request has more than one ${repeated} header`));
+      return;
+    }
     done();
   });
   // A request whose client went away before it was handled never reaches onSend: it is no longer in flight.
@@ -206,6 +222,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     allowedProperties: new Set(config.allowedProperties),
     storeReady: () => schemaReady,
   });
+  const trust = trustFunction(config.trustProxy);
   await app.register(async (twirp) => {
     twirp.removeAllContentTypeParsers();
     const rawBytes = (_req: FastifyRequest, body: Buffer, done: (err: null, body: Buffer) => void) => done(null, body);
@@ -221,7 +238,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const twirpRequest = (label: string) =>
       function onTwirpRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
         request.routeLabel = label;
-        request.ctx = createRequestContext(request, reply, resolveRemoteIp(request, config.trustProxy));
+        request.ctx = createRequestContext(request, reply, resolveRemoteIp(request, trust));
         if (closing) {
           sendTwirpError(request, reply, twirpError.unavailable('service is shutting down'));
           return;
@@ -244,6 +261,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         twirp_invalid_route: `${request.method} ${request.url.split('?')[0]}`,
       });
     });
+  });
+
+  // Unknown paths, and methods the router does not know, get a Twirp answer rather than Fastify's 404 body.
+  app.setNotFoundHandler((request, reply) => {
+    const target = `${request.method} ${request.url.split('?')[0]}`;
+    sendTwirpError(request, reply, twirpError.badRoute(`no handler for ${target}`, { twirp_invalid_route: target }));
   });
 
   // --- health, readiness, metrics
@@ -287,6 +310,47 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   return app;
+}
+
+/** Header names a request may carry once only (lower case, as compared). */
+const SINGLETON_HEADERS = ['host', 'content-type'] as const;
+
+/** The first singleton header the raw name/value list carries twice, or undefined. */
+export function repeatedSingletonHeader(raw: readonly string[]): string | undefined {
+  let host = 0;
+  let contentType = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // Only names of the right length are folded: the loop is on every request.
+    if (name.length === 4 && name.toLowerCase() === SINGLETON_HEADERS[0]) host++;
+    else if (name.length === 12 && name.toLowerCase() === SINGLETON_HEADERS[1]) contentType++;
+  }
+  return host > 1 ? 'Host' : contentType > 1 ? 'Content-Type' : undefined;
+}
+
+/**
+ * Node's 'clientError': the request could not be parsed or did not arrive in time, so no route has it. Answered
+ * as a Twirp error on the raw socket (the same steps as Fastify's default handler), then the connection closes.
+ */
+function twirpClientError(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let te: TwirpError;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    // The request never arrived whole, so nothing was done with it: a retry is safe.
+    te = new TwirpError('deadline_exceeded', 'the request was not received in time (REQUEST_TIMEOUT_MS); nothing was stored');
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    te = twirpError.malformed('the request headers are too large');
+  } else {
+    te = twirpError.malformed('the request could not be parsed as HTTP/1.1');
+  }
+  this.log.debug({ err, code: err.code }, 'client error');
+  if (socket.writable) {
+    const body = JSON.stringify(te.toJSON());
+    socket.write(
+      `HTTP/1.1 ${te.status} ${STATUS_CODES[te.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 /** Maps anything thrown on a Twirp route to a Twirp error; never exposes internals. */

@@ -1,6 +1,6 @@
 // Environment -> one typed, validated configuration. Every variable has a useful, bounded default; a zero never
 // means "unlimited". All problems are reported together in one ConfigError.
-import { isIP } from 'node:net';
+import proxyaddr from '@fastify/proxy-addr';
 
 export interface PoolConfig {
   /** Most open connections at once. */
@@ -186,9 +186,21 @@ export function loadConfig(env: Env = process.env): Config {
     else if (tp === 'true' || tp === '1') trustProxy = true;
     else {
       const list = tp.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-      const bad = list.filter((s) => isIP(s) === 0);
-      if (bad.length > 0) problems.push(`TRUST_PROXY: expected true, false or a comma list of proxy IPs; not IPs: ${bad.join(', ')}`);
-      else trustProxy = list;
+      // Addresses, CIDR ranges and proxy-addr's names (loopback, linklocal, uniquelocal); compiled once here so a
+      // bad entry is a start-up error, not a per-request one.
+      const bad = list.filter((s) => {
+        try {
+          proxyaddr.compile(s);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      if (bad.length > 0) {
+        problems.push(
+          `TRUST_PROXY: expected true, false or a comma list of proxy addresses, CIDR ranges or loopback/linklocal/uniquelocal; not understood: ${bad.join(', ')}`,
+        );
+      } else trustProxy = list;
     }
   }
 

@@ -78,7 +78,7 @@ test('json: the direct scan and JSON.parse agree on every body, accepted or refu
   const values = [
     '"news"', '""', '"n\\"ews"', '"z\u00fcrich"', '"\u2603"', '"a\\\\b"', '"tab\\t"', '"ctl\u0001"', '1', '0', '01', '-1', '-0',
     '1.0', '1.5', '1e3', '4294967296', '123456789012345', '1234567890123456', '9007199254740993', '98765432109876543219876', '"7"', '"-3"',
-    '"1x"', 'null', 'true', '{}', '[]', '{"a":1}', '[1,2]', '',
+    '"1x"', '"1e0"', '"2.50"', 'null', 'true', '{}', '[]', '{"a":1}', '[1,2]', '',
   ];
   const ws = ['', ' ', '\n', '\t', '\r\n  '];
   let seed = 0x2545f491;
@@ -108,4 +108,68 @@ test('json: the direct scan and JSON.parse agree on every body, accepted or refu
   assert.ok(scanned > 1_000, `the scan took ${scanned} bodies: too few to compare`);
   assert.deepEqual(scanPushJson(Buffer.from('{"property":"news","section":1,"id":1}')), { property: 'news', section: 1, id: 1 });
   assert.deepEqual(scanPushJson(Buffer.from(' { "id" : 2 , "property":"x","id":3 } ')), { property: 'x', section: 0, id: 3 });
+});
+
+test('json: invalid UTF-8 anywhere in the body is malformed, as in protobuf (RFC 8259 section 8.1)', () => {
+  const bodies = [
+    Buffer.concat([Buffer.from('{"property":"ne'), Buffer.from([0xff]), Buffer.from('ws","section":1,"id":1}')]),
+    Buffer.concat([Buffer.from('{"property":"news","section":1,"id":1,"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
+    Buffer.concat([Buffer.from('{"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('":1}')]), // an encoded surrogate
+    Buffer.concat([Buffer.from('{"property":"news","x":"'), Buffer.from([0xf0, 0x9f, 0x98]), Buffer.from('"}')]), // cut short
+    Buffer.concat([Buffer.from('{"property":"'), Buffer.from([0xc0, 0xae]), Buffer.from('"}')]), // overlong
+  ];
+  for (const b of bodies) {
+    malformed(() => decodePushJson(b));
+    malformed(() => decodePushJsonGeneral(b));
+  }
+  // Valid multi-byte text still decodes (and is then refused by validation, not here).
+  assert.equal(decodePushJson(Buffer.from('{"property":"z\u00fcrich \u2603 \ud83d\ude00"}')).property, 'z\u00fcrich \u2603 \ud83d\ude00');
+  // A byte order mark is not JSON (RFC 8259 allows refusing it); protobuf keeps it as part of the string.
+  malformed(() => decodePushJson(Buffer.from('\ufeff{"property":"news"}')));
+  assert.equal(decodePushProtobuf(new Uint8Array([0x0a, 0x07, 0xef, 0xbb, 0xbf, 0x6e, 0x65, 0x77, 0x73])).property, '\ufeffnews');
+});
+
+test('json: quoted integers in any JSON number form of integral value (protojson), others malformed', () => {
+  for (const [text, n] of [['"1e0"', 1], ['"7.0"', 7], ['"1E2"', 100], ['"-3"', -3], ['"0"', 0], ['"4294967296"', 4294967296], ['1e1', 10], ['2.0', 2]] as const) {
+    assert.equal(decodePushJson(Buffer.from(`{"section":${text}}`)).section, n, text);
+  }
+  for (const text of ['"1.5"', '"1e-1"', '" 1"', '"1 "', '"0x10"', '"+1"', '"01"', '"1e999"', '"."', '"Infinity"', '"NaN"', '""', '1e999']) {
+    malformed(() => decodePushJson(Buffer.from(`{"id":${text}}`)));
+  }
+});
+
+test('protobuf: groups are skipped (nested too), as protobuf-go and protobufjs do', () => {
+  const w = protobuf.Writer.create();
+  w.uint32((1 << 3) | 2).string('news');
+  w.uint32((7 << 3) | 3); // start group 7
+  w.uint32((1 << 3) | 0).uint32(99); // inside the group: a field 1 that must not count
+  w.uint32((8 << 3) | 3); // nested group 8
+  w.uint32((2 << 3) | 2).string('x');
+  w.uint32((8 << 3) | 4); // end 8
+  w.uint32((3 << 3) | 1).fixed64(5);
+  w.uint32((7 << 3) | 4); // end 7
+  w.uint32((2 << 3) | 0).uint32(3);
+  w.uint32((3 << 3) | 0).uint32(4);
+  const bytes = w.finish();
+  assert.deepEqual(decodePushProtobuf(bytes), { property: 'news', section: 3, id: 4 });
+  // protobufjs, decoding with the same .proto, agrees.
+  const type = protobuf.loadSync(`${__dirname}/../rpc/stats.proto`).lookupType('stats.PushRequest');
+  assert.deepEqual(type.toObject(type.decode(bytes)), { property: 'news', section: 3, id: 4 });
+  malformed(() => decodePushProtobuf(new Uint8Array([(7 << 3) | 3, (8 << 3) | 4]))); // mismatched end
+  malformed(() => decodePushProtobuf(new Uint8Array([(7 << 3) | 4]))); // end without a start
+  malformed(() => decodePushProtobuf(new Uint8Array([(7 << 3) | 3, 0x10, 0x01]))); // never ended
+  malformed(() => decodePushProtobuf(new Uint8Array(new Array(20_002).fill(0).map((_, i) => (i < 10_001 ? (7 << 3) | 3 : (7 << 3) | 4)))));
+});
+
+test('protobuf: a 10-byte varint overflowing 64 bits, and field numbers 0 or above 2^29-1, are malformed', () => {
+  // 2^63 fits (tenth byte 1) and is kept for validation to refuse.
+  assert.equal(decodePushProtobuf(new Uint8Array([0x10, ...new Array(9).fill(0x80), 0x01])).section, 2 ** 63);
+  malformed(() => decodePushProtobuf(new Uint8Array([0x10, ...new Array(9).fill(0xff), 0x02])));
+  malformed(() => decodePushProtobuf(new Uint8Array([0x10, ...new Array(9).fill(0xff), 0x7f])));
+  malformed(() => decodePushProtobuf(new Uint8Array([0x00, 0x01]))); // field 0
+  const big = protobuf.Writer.create().uint64(2 ** 29 * 8).uint32(1).finish(); // field 2^29, varint
+  assert.equal(big.length, 6);
+  malformed(() => decodePushProtobuf(big));
+  const top = protobuf.Writer.create().uint32(((2 ** 29 - 1) * 8) >>> 0).uint32(1).finish(); // the largest field number
+  assert.deepEqual(decodePushProtobuf(top), { property: '', section: 0, id: 0 });
 });

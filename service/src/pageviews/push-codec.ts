@@ -1,7 +1,9 @@
 // Decoding PushRequest bodies. JSON follows protojson (https://protobuf.dev/programming-guides/json/): proto and
-// lowerCamel names, unknown fields ignored, null = default, integers as numbers or decimal strings. Protobuf is
-// the proto3 wire format (https://protobuf.dev/programming-guides/encoding/): unknown fields (and known fields
-// with a different wire type, as Go's decoder does) are skipped, last value wins. Numbers outside uint32 are
+// lowerCamel names, unknown fields ignored, null = default, integers as numbers or as strings holding a JSON number
+// of integral value ("7", "1e0", "7.0"), and the body must be valid UTF-8 (RFC 8259 section 8.1): invalid bytes are
+// malformed, never replaced. Protobuf is the proto3 wire format (https://protobuf.dev/programming-guides/encoding/):
+// unknown fields of every wire type, groups included (and known fields with a different wire type, as Go's decoder
+// does), are skipped, last value wins; a varint that overflows 64 bits is malformed. Numbers outside uint32 are
 // kept as they are (not truncated) so validation can refuse them with invalid_argument.
 import { twirpError } from '../twirp/errors';
 
@@ -25,7 +27,8 @@ export function decodePushJson(body: Buffer): PushFields {
 export function decodePushJsonGeneral(body: Buffer): PushFields {
   let doc: unknown;
   try {
-    doc = JSON.parse(body.toString('utf8'));
+    // A fatal decoder: Buffer#toString would turn invalid UTF-8 into U+FFFD and accept it.
+    doc = JSON.parse(utf8.decode(body));
   } catch (err) {
     throw twirpError.malformed('the json request could not be decoded', err);
   }
@@ -132,13 +135,24 @@ function latin1(b: Uint8Array, start: number, end: number): string {
   return buf.toString('latin1', start, end);
 }
 
+/** A JSON number (RFC 8259 section 6), the form protojson accepts inside a string for an integer field. */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
 function jsonInteger(field: string, value: unknown): number {
   if (typeof value === 'number' && Number.isInteger(value)) return value;
-  if (typeof value === 'string' && /^-?\d{1,20}$/.test(value)) return Number(value);
+  if (typeof value === 'string' && JSON_NUMBER.test(value)) {
+    const n = Number(value);
+    if (Number.isInteger(n)) return n;
+  }
   throw twirpError.malformed(`the json request could not be decoded: ${field} must be an integer`);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Field numbers are 1 to 2^29-1 (https://protobuf.dev/programming-guides/proto3/#assigning). */
+const MAX_FIELD_NUMBER = 2 ** 29 - 1;
+/** Nesting of skipped groups, as protobuf-go's default recursion limit. */
+const MAX_GROUP_DEPTH = 10_000;
 
 export function decodePushProtobuf(body: Uint8Array): PushFields {
   const out: PushFields = { property: '', section: 0, id: 0 };
@@ -146,13 +160,15 @@ export function decodePushProtobuf(body: Uint8Array): PushFields {
   const fail = (why: string): never => {
     throw twirpError.malformed(`the protobuf request could not be decoded: ${why}`);
   };
-  // Varints up to 64 bits; returned as a double (exact up to 2^53, ample for range checks on uint32).
+  // Varints up to 64 bits; returned as a double (exact up to 2^53, ample for range checks on uint32). The tenth
+  // byte holds only bit 63: anything above 1 there overflows 64 bits (protobuf-go refuses it the same way).
   const varint = (): number => {
     let result = 0;
     let scale = 1;
     for (let i = 0; i < 10; i++) {
       if (pos >= body.length) fail('truncated varint');
       const b = body[pos++]!;
+      if (i === 9 && b > 1) fail('varint overflows 64 bits');
       result += (b & 0x7f) * scale;
       if ((b & 0x80) === 0) return result;
       scale *= 128;
@@ -163,11 +179,34 @@ export function decodePushProtobuf(body: Uint8Array): PushFields {
     if (n > body.length - pos) fail('truncated field');
     pos += n;
   };
-  while (pos < body.length) {
+  let fieldNo = 0;
+  let wireType = 0;
+  const tag = (): void => {
     const key = varint();
-    const fieldNo = Math.floor(key / 8);
-    const wireType = key % 8;
-    if (fieldNo === 0) fail('field number 0');
+    fieldNo = Math.floor(key / 8);
+    wireType = key % 8;
+    if (fieldNo === 0 || fieldNo > MAX_FIELD_NUMBER) fail(`field number ${fieldNo} out of range`);
+  };
+  /** Skips a group whose start tag was just read: everything up to its end tag, nested groups included. */
+  const skipGroup = (start: number): void => {
+    const open = [start];
+    while (open.length > 0) {
+      if (pos >= body.length) fail('truncated group');
+      tag();
+      if (wireType === 0) varint();
+      else if (wireType === 1) skip(8);
+      else if (wireType === 2) skip(varint());
+      else if (wireType === 5) skip(4);
+      else if (wireType === 3) {
+        if (open.length >= MAX_GROUP_DEPTH) fail('groups nested too deeply');
+        open.push(fieldNo);
+      } else if (wireType === 4) {
+        if (open.pop() !== fieldNo) fail('mismatched end group');
+      } else fail(`unsupported wire type ${wireType}`);
+    }
+  };
+  while (pos < body.length) {
+    tag();
     if (wireType === 2) {
       const len = varint();
       if (len > body.length - pos) fail('truncated length-delimited field');
@@ -187,6 +226,10 @@ export function decodePushProtobuf(body: Uint8Array): PushFields {
       skip(8);
     } else if (wireType === 5) {
       skip(4);
+    } else if (wireType === 3) {
+      skipGroup(fieldNo);
+    } else if (wireType === 4) {
+      fail('end group without a start');
     } else {
       fail(`unsupported wire type ${wireType}`);
     }

@@ -38,6 +38,16 @@ export function requestEncoding(request: FastifyRequest): TwirpEncoding {
   return encoding;
 }
 
+/**
+ * The body must arrive as it is: a Content-Encoding (gzip, br...) is not decoded here, and its bytes read as JSON or
+ * protobuf could decode to something the client never sent.
+ */
+export function checkContentEncoding(request: FastifyRequest): void {
+  const ce = request.headers['content-encoding'];
+  if (ce === undefined || ce.trim().toLowerCase() === 'identity') return;
+  throw twirpError.malformed(`Content-Encoding ${JSON.stringify(ce)} is not supported: send the body unencoded`);
+}
+
 export function decodePush(encoding: TwirpEncoding, body: unknown): PushFields {
   const buf = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
   return encoding === 'json' ? decodePushJson(buf) : decodePushProtobuf(buf);
@@ -62,6 +72,7 @@ export function makePushHandler(deps: PushDeps) {
   // buffer full) and what it sends as an error, Fastify answers through the Twirp error handler.
   return function push(request: FastifyRequest, reply: FastifyReply): void {
     const encoding = requestEncoding(request);
+    checkContentEncoding(request);
     // Spans for sampled requests only; the commit wait rides with the row to its flush.
     const trace = requestTrace(request);
     const decoded = timedSpan(trace, 'decode', decodePush, encoding, request.body);

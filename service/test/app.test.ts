@@ -1,0 +1,73 @@
+// Requests no ordinary client sends, over raw sockets against the real app: every answer on the service is a Twirp
+// error body with its table's status (including what Node's parser and Fastify's router refuse before a route
+// runs), and nothing refused is stored.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FastifyInstance } from 'fastify';
+import type { MemoryStore } from '../src/db/memory-store';
+import { TWIRP_STATUS, isTwirpCode } from '../src/twirp/errors';
+import { rawExchange, type RawAnswer } from './support/raw-http';
+import { PUSH_PATH, startApp } from './support/service';
+
+let app: FastifyInstance;
+let port: number;
+
+before(async () => {
+  let base: string;
+  ({ app, base } = await startApp({}));
+  port = Number(new URL(base).port);
+});
+after(async () => {
+  await app?.close();
+});
+
+const rows = () => (app.store as MemoryStore).size;
+const okBody = '{"property":"news","section":1,"id":1}';
+
+function request(lines: string[], body: string | Buffer = ''): Buffer {
+  const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\nContent-Length: ${b.length}\r\n\r\n`, 'latin1'), b]);
+}
+
+function assertTwirp(a: RawAnswer, code: string): void {
+  assert.ok(a.status > 0, `no answer: ${JSON.stringify(a.raw)}`);
+  assert.match(a.headers['content-type'] ?? '', /^application\/json/, a.raw);
+  const body = JSON.parse(a.body) as Record<string, unknown>;
+  assert.ok(isTwirpCode(body.code), a.raw);
+  assert.equal(body.code, code, a.raw);
+  assert.equal(a.status, TWIRP_STATUS[body.code as keyof typeof TWIRP_STATUS], a.raw);
+  assert.equal(typeof body.msg, 'string');
+  for (const k of Object.keys(body)) assert.ok(['code', 'msg', 'meta'].includes(k), `unexpected key ${k} in ${a.body}`);
+}
+
+test('a plain Push over the raw socket is stored (the baseline for the refusals below)', async () => {
+  const before = rows();
+  const a = await rawExchange(port, request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: x', 'Content-Type: application/json', 'Connection: close'], okBody), 5_000);
+  assert.equal(a.status, 200, a.raw);
+  assert.equal(a.body, '{}');
+  assert.equal(rows(), before + 1);
+});
+
+const refusals: Array<[string, Buffer | string, string]> = [
+  ['two Host headers (RFC 9112 section 3.2)', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Host: b', 'Content-Type: application/json'], okBody), 'malformed'],
+  ['two Content-Type headers', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Content-Type: application/json', 'content-type: application/protobuf'], okBody), 'malformed'],
+  ['a bad percent-encoding in the path', request([`POST /twirp/stats.StatsService/Push%E0%A4%A HTTP/1.1`, 'Host: a', 'Content-Type: application/json'], okBody), 'bad_route'],
+  ['a method the router does not know', request([`PROPFIND ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Content-Type: application/json'], okBody), 'bad_route'],
+  ['an unknown path', request(['POST /nope HTTP/1.1', 'Host: a', 'Content-Type: application/json'], okBody), 'bad_route'],
+  ['a request line that is not HTTP', 'POST /twirp/x SPDY/9\r\n\r\n', 'malformed'],
+  ['a header name with a space', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Bad Header: 1', 'Content-Type: application/json'], okBody), 'malformed'],
+  ['Content-Length and Transfer-Encoding together (smuggling)', `POST ${PUSH_PATH} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 'malformed'],
+  ['headers over the size limit', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', `X-Big: ${'a'.repeat(20_000)}`, 'Content-Type: application/json'], okBody), 'malformed'],
+  ['a gzip Content-Encoding', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Content-Type: application/json', 'Content-Encoding: gzip'], okBody), 'malformed'],
+  ['JSON with invalid UTF-8 in an unknown field', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Content-Type: application/json'], Buffer.concat([Buffer.from('{"property":"news","section":1,"id":1,"x":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')])), 'malformed'],
+  ['JSON with invalid UTF-8 in the property', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Content-Type: application/json; charset=utf-8'], Buffer.concat([Buffer.from('{"property":"news'), Buffer.from([0xc0]), Buffer.from('","section":1,"id":1}')])), 'malformed'],
+];
+
+for (const [what, bytes, code] of refusals) {
+  test(`refused as ${code}, as a Twirp error, nothing stored: ${what}`, async () => {
+    const before = rows();
+    const a = await rawExchange(port, bytes, 5_000);
+    assertTwirp(a, code);
+    assert.equal(rows(), before);
+  });
+}
