@@ -17,8 +17,6 @@ async function main(): Promise<void> {
   }
 
   const app = await buildApp({ config });
-  // Fastify disables Node's request timeout by default; bound how long a client may take to send a request.
-  app.server.requestTimeout = config.requestTimeoutMs;
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;

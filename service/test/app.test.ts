@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import type { MemoryStore } from '../src/db/memory-store';
 import { TWIRP_STATUS, isTwirpCode } from '../src/twirp/errors';
-import { rawExchange, type RawAnswer } from './support/raw-http';
+import { connectionCheckIntervalMs } from '../src/app';
+import { parseAnswer, rawExchange, type RawAnswer } from './support/raw-http';
 import { PUSH_PATH, startApp } from './support/service';
 
 let app: FastifyInstance;
@@ -70,4 +71,46 @@ for (const [what, bytes, code] of refusals) {
     assertTwirp(a, code);
     assert.equal(rows(), before);
   });
+}
+
+// --- slow senders: REQUEST_TIMEOUT_MS bounds headers and body, cut within the connection-check interval.
+test('slow senders are cut close to REQUEST_TIMEOUT_MS with deadline_exceeded, and nothing is stored', async (t) => {
+  const timeoutMs = 1_000;
+  const interval = connectionCheckIntervalMs(timeoutMs);
+  const { app: slow, base } = await startApp({ REQUEST_TIMEOUT_MS: String(timeoutMs) });
+  const p = Number(new URL(base).port);
+  const head = `POST ${PUSH_PATH} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${okBody.length}\r\n\r\n`;
+  const waitMs = 10 * timeoutMs;
+  try {
+    const [dripHeaders, dripBody, withheld, silent, keepAlive, honest] = await Promise.all([
+      rawExchange(p, { first: 'P', rest: head.slice(1) + okBody, everyMs: 200 }, waitMs),
+      rawExchange(p, { first: head, rest: okBody, everyMs: 200 }, waitMs),
+      rawExchange(p, head + okBody.slice(0, 5), waitMs),
+      rawExchange(p, '', waitMs),
+      // A first request answered at once, then a second one dripped on the same connection.
+      rawExchange(p, { first: head + okBody + 'P', rest: head.slice(1), everyMs: 200 }, waitMs),
+      // Inside the time: a body sent over about half of it is taken.
+      rawExchange(p, { first: head.replace('Content-Type', 'Connection: close\r\nContent-Type') + okBody.slice(0, -5), rest: okBody.slice(-5), everyMs: 90 }, waitMs),
+    ]);
+    assert.equal(honest.status, 200, honest.raw);
+    for (const [what, a] of Object.entries({ dripHeaders, dripBody, withheld, silent, keepAlive })) {
+      const last = a.raw.lastIndexOf('HTTP/1.1 ');
+      const answer = what === 'keepAlive' ? parseAnswerAt(a.raw, last) : a;
+      t.diagnostic(`${what}: cut after ${a.closedAfterMs?.toFixed(0)} ms (REQUEST_TIMEOUT_MS ${timeoutMs}, check every ${interval} ms)`);
+      assert.equal(answer.status, 408, `${what}: ${a.raw}`);
+      assert.equal(JSON.parse(answer.body).code, 'deadline_exceeded', what);
+      assert.ok(a.closedAfterMs !== undefined, `${what}: still open after ${waitMs} ms`);
+      // Cut no earlier than the timeout (less the timer's granularity) and no later than the timeout plus two check
+      // intervals and one more timeout for a busy machine: Node's defaults cut these after 30 to 90 s.
+      assert.ok(a.closedAfterMs >= timeoutMs - interval, `${what}: cut after ${a.closedAfterMs} ms, before ${timeoutMs} ms`);
+      assert.ok(a.closedAfterMs <= 2 * timeoutMs + 2 * interval, `${what}: cut after ${a.closedAfterMs} ms (timeout ${timeoutMs}, interval ${interval})`);
+    }
+    assert.equal((slow.store as MemoryStore).size, 2, "the keep-alive connection's first Push and the one inside the time");
+  } finally {
+    await slow.close();
+  }
+});
+
+function parseAnswerAt(raw: string, at: number): RawAnswer {
+  return parseAnswer(raw.slice(Math.max(0, at)), undefined);
 }
