@@ -21,7 +21,9 @@ import { makePushHandler } from './pageviews/push-handler';
 import { resolveRemoteIp, trustFunction } from './pageviews/remote-ip';
 import { ServiceMetrics } from './telemetry/metrics';
 import { createLogger } from './telemetry/logging';
-import { requestTrace, tracedFlush, tracingPlugin } from './telemetry/tracing';
+import { tracedFlush } from './telemetry/tracing/flush-trace';
+import { requestTrace } from './telemetry/tracing/request-trace';
+import { tracingPlugin } from './telemetry/tracing/tracing-plugin';
 import { RequestLog } from './telemetry/request-log';
 import { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics, wantsOpenMetrics } from './telemetry/openmetrics';
 import { windowName } from './telemetry/peak-windows';
@@ -66,7 +68,7 @@ export function createStore(config: Config, metrics: ServiceMetrics): Store {
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts;
   // Fastify gets no logger of its own, and the service's logger becomes its instance logger (`app.log`, which every
-  // instance-level line of Fastify goes through) and the parent of every request's logger (tracing.ts's child
+  // instance-level line of Fastify goes through) and the parent of every request's logger (the tracing plugin's child
   // logger factory, which Fastify calls for each request either way). With a logger of its own, Fastify also adds
   // 'finish' and 'error' listeners and a start time to every response, only to feed the access log that is off
   // here, and every request pays for them. The request duration is taken by the service itself (onRequest below).
@@ -95,7 +97,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.log = logger;
 
-  // Tracing first: it wraps the handlers of the routes added after it (service/src/telemetry/tracing.ts).
+  // Tracing first: its hooks apply to every route (service/src/telemetry/tracing/tracing-plugin.ts).
   await app.register(tracingPlugin);
 
   const metrics = new ServiceMetrics({ defaultMetrics: opts.defaultMetrics });
@@ -124,6 +126,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('committer', committer);
   app.decorate('metrics', metrics);
   app.decorateRequest('twirpCode', null);
+  app.decorateRequest('twirpError', null);
   app.decorateRequest('routeLabel', null);
   app.decorateRequest('ctx', null);
   app.decorateRequest('metricsRecorded', false);
@@ -260,7 +263,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       // turn into a log flood at full request rate.
       if (te.code === 'internal') request.log.error({ err }, 'internal error answering a Twirp request');
       else if (te.code === 'unavailable') request.log.debug({ err: te.cause ?? te }, 'Twirp request answered unavailable');
-      return sendTwirpError(request, reply, te);
+      return sendTwirpError(request, reply, te, err);
     });
 
     twirp.post(PUSH_ROUTE, { onRequest: twirpRequest(PUSH_ROUTE) }, pushHandler);

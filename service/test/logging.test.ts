@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { LazyChildLogger, createLogger, loggerOptions, redactUrl, traceLogFields } from '../src/telemetry/logging';
-import { tracingPlugin } from '../src/telemetry/tracing';
+import { tracingPlugin } from '../src/telemetry/tracing/tracing-plugin';
 
 function sink(): { lines: () => Record<string, unknown>[]; raw: () => string; write(s: string): void } {
   const chunks: string[] = [];

@@ -13,7 +13,7 @@ export interface PageviewRow {
 /**
  * Runs the synchronous start of a database call: the moment a call is issued is all the agent's mysql2
  * instrumentation needs to see the flush's trace context (it makes its span and binds the callback then), so
- * tracing enters that context only around it (service/src/telemetry/tracing.ts).
+ * tracing enters that context only around it (service/src/telemetry/tracing/flush-trace.ts).
  */
 export type Dispatch = <T>(start: () => T) => T;
 

@@ -4,7 +4,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Context } from '../context/context';
 import { withoutCancel, withValue } from '../context/context';
-import { COMMIT_WAIT, requestTrace, startCommitWait, timedSpan } from '../telemetry/tracing';
+import { COMMIT_WAIT, startCommitWait } from '../telemetry/tracing/flush-trace';
+import { requestTrace } from '../telemetry/tracing/request-trace';
+import { timedSpan } from '../telemetry/tracing/spans';
 import { requestValues } from '../context/request-context';
 import { StoreError, type PageviewRow } from '../db/store';
 import { CONTENT_TYPES, encodingOf, type TwirpEncoding } from '../twirp/content-type';

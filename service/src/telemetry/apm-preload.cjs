@@ -11,7 +11,7 @@
 // Design for low overhead (the numbers are in service/perf/apm-overhead.ts):
 // - instrumentIncomingHTTPRequests=false: the agent's incoming-HTTP instrumentation costs a large share of
 //   throughput on a small route even for requests it does not sample. The service opens transactions itself,
-//   only for requests it decided to sample at the edge (service/src/telemetry/tracing.ts).
+//   only for requests it decided to sample at the edge (service/src/telemetry/tracing/request-trace.ts).
 // - The edge decision owns sampling: ELASTIC_APM_TRANSACTION_SAMPLE_RATE is read here as the edge rate, and the
 //   agent itself runs at 1.0, because it only ever sees requests that were already sampled. (The agent lets an
 //   environment variable win over start() options, so the variable is removed from this process's env after
@@ -21,7 +21,7 @@
 // - breakdownMetrics=false, captureHeaders=false, captureBody=off, centralConfig=false: less work per request,
 //   no auth headers or bodies leave the process, and no remote setting can change what was decided here.
 // - The service's own spans are few per Push and budgeted (TRACE_SPAN_MIN_DURATION_MS, TRACE_COMMIT_WAIT_MIN_MS,
-//   TRACE_FLUSHES_PER_SECOND; parsed in apm-options.cjs, explained in tracing.ts).
+//   TRACE_FLUSHES_PER_SECOND; parsed in apm-options.cjs, explained in tracing/spans.ts and tracing/flush-trace.ts).
 // - APM_INTAKE_CLIENT=service (the default) sends the agent's events through intake-client.cjs, which encodes
 //   and sends them for a fraction of the agent's own client's main-thread time; `agent` keeps the agent's client.
 // - The queue to the APM server is bounded (maxQueueSize, apiRequestSize, apiRequestTime, serverTimeout), so

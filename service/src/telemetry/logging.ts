@@ -1,6 +1,6 @@
 // Structured logs (pino): secrets redacted, and the ECS trace fields (`trace.id`, `transaction.id`,
 // https://www.elastic.co/guide/en/ecs/current/ecs-tracing.html) on every line of a traced request, so a log line
-// leads to its APM trace. The fields are bound once per request by tracing.ts's child logger factory.
+// leads to its APM trace. The fields are bound once per request by the tracing plugin's child logger factory (tracing/tracing-plugin.ts).
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /** Paths whose values never reach a log line. URL-valued ones keep their shape with the password masked. */

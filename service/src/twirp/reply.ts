@@ -7,6 +7,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The Twirp code this request was answered with ('ok' on success); null for non-Twirp routes. */
     twirpCode: string | null;
+    /** The error behind a Twirp error answer (what was thrown or sent; the TwirpError itself when nothing else). */
+    twirpError: Error | null;
     /** Route label for metrics when the route pattern is not the truth (e.g. Twirp's bad_route catch-all). */
     routeLabel: string | null;
     /** Set once the request has been counted in the HTTP and Push metrics (see app.ts). */
@@ -16,8 +18,10 @@ declare module 'fastify' {
   }
 }
 
-export function sendTwirpError(request: FastifyRequest, reply: FastifyReply, err: TwirpError): FastifyReply {
+/** Answers with `err`. The code and `reported` (the error behind the answer) are set on the request here, once. */
+export function sendTwirpError(request: FastifyRequest, reply: FastifyReply, err: TwirpError, reported: unknown = err): FastifyReply {
   request.twirpCode = err.code;
+  request.twirpError = reported instanceof Error ? reported : err;
   return reply
     .code(err.status)
     .header('content-type', 'application/json')
