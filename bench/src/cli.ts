@@ -5,7 +5,9 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
-import type { Output, Profile, RunInfo } from './types';
+import { SCHEMA_VERSION, type Output, type Profile, type RunInfo } from './types';
+import { gitCommit } from './git-commit';
+import { compareCommand, reportCommand } from './report/report-commands';
 import { loadProfile, looksLikePath, ProfileError, ProfileLoadError, shippedProfileNames, type ProfileOverrides } from './profiles/index';
 import { parseDuration } from './profiles/duration';
 import { describeThresholdGrammar } from './metrics/thresholds';
@@ -69,6 +71,8 @@ export function helpText(): string {
   const g = describeThresholdGrammar();
   const lines = [
     'Usage: npm run bench -- [--profile NAME|PATH] [--target URL] [options]',
+    '       npm run bench -- report SUMMARY.json [--out FILE]        (see report --help)',
+    '       npm run bench -- compare BASE NEW [--fail-on EXPR ...]   (see compare --help)',
     '',
     'Runs a staged load profile against the pageview service (or any Twirp Push endpoint), checks thresholds,',
     'and puts the client\'s counts next to the server\'s /metrics (and MySQL rows with MYSQL_URL).',
@@ -268,6 +272,8 @@ function timestamp(d = new Date()): string {
 
 /** The whole CLI as a function returning the exit code, so tests can call it in-process or as a child. */
 export async function main(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+  if (argv[0] === 'report') return reportCommand(argv.slice(1), io);
+  if (argv[0] === 'compare') return compareCommand(argv.slice(1), io);
   const { args, errors } = parseArgs(argv);
   if (args.help) {
     io.stdout(helpText());
@@ -450,9 +456,11 @@ async function runApmAb(x: AbInput): Promise<RunSummary> {
   }
   const [off, on] = parts;
   const summary: RunSummary = {
+    schema_version: SCHEMA_VERSION,
     run_id: x.runId,
     profile: x.profile.name,
     target: targets.join(' , '),
+    git_commit: gitCommit(),
     started_at: new Date(info.startedAt).toISOString(),
     ended_at: new Date().toISOString(),
     passed: parts.length === 2 && parts.every((p) => p.passed),

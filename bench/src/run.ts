@@ -1,7 +1,8 @@
 // The run: stages in sequence, each one bracketed by /metrics scrapes (and row counts with MYSQL_URL), events to
 // the outputs, thresholds at every stage's end and for the run at the end, abortOnFail, and the summary. The run
 // never prints: everything a person sees goes through the outputs (autocannon's run/printResult split).
-import type { Profile, RunInfo, StageInfo, StageResult, StageSpec, Summary, ThresholdResult } from './types';
+import { SCHEMA_VERSION, type Profile, type RunInfo, type StageInfo, type StageResult, type StageSpec, type Summary, type ThresholdResult } from './types';
+import { gitCommit } from './git-commit';
 import type { StageContext } from './executors/stage-context';
 import { OutputSet } from './outputs/index';
 import { aggregateStages, evaluate, failedEarly, subjectFromSnapshot, subjectFromStage, type Threshold, type ThresholdSubject } from './metrics/thresholds';
@@ -39,6 +40,7 @@ export interface RunOptions {
 
 /** summary.json: the fixed Summary plus what went wrong around the run (scrapes, outputs). */
 export interface RunSummary extends Summary {
+  schema_version: number;
   warnings: string[];
   /** Set when the run could not finish (an executor failed); the CLI exits 1. */
   error?: string;
@@ -253,9 +255,11 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
     thresholdResults.push(...judge(profile.thresholds, aggregateStages(results), null));
   }
   const summary: RunSummary = {
+    schema_version: SCHEMA_VERSION,
     run_id: opts.runId,
     profile: profile.name,
     target: opts.target,
+    git_commit: gitCommit(),
     started_at: new Date(startedAt).toISOString(),
     ended_at: new Date().toISOString(),
     passed: error === undefined && !interrupted && thresholdResults.every((t) => t.passed),

@@ -126,6 +126,10 @@ export interface StageResult {
   /** The slowest answered requests and the first failed ones, with their trace ids (metrics/interval.ts). */
   worst?: WorstRequests;
   server?: ServerStageCounts;
+  /** The stage's latency histogram (microseconds), hdr-histogram-js `encodeIntoCompressedBase64`: the report's percentile spectrum. */
+  latency_hdr?: string;
+  /** Open model: the service-time histogram, encoded the same way. */
+  service_time_hdr?: string;
 }
 
 export interface ThresholdResult {
@@ -136,10 +140,17 @@ export interface ThresholdResult {
   passed: boolean;
 }
 
+/** summary.json's format; a reader checks it before trusting any field (bench/src/report/load-summary.ts). */
+export const SCHEMA_VERSION = 2;
+
 export interface Summary {
+  /** SCHEMA_VERSION when the bench wrote it (every RunSummary has it; absent in summaries from before it existed). */
+  schema_version?: number;
   run_id: string;
   profile: string;
   target: string;
+  /** `git rev-parse HEAD` of the bench's checkout, null when it is not a git checkout. */
+  git_commit?: string | null;
   started_at: string;
   ended_at: string;
   passed: boolean;

@@ -6,6 +6,7 @@
 // The hot path (`record`) writes into the current interval's HDR histogram only; `takeInterval()` hands that
 // histogram out (the interval owns it from then on), adds it into the stage's total and starts a fresh one. So
 // the stage's percentiles are exactly those of the sum of its intervals.
+import * as hdr from 'hdr-histogram-js';
 import type { LatencySummary } from '../types';
 import { MAX_TRACKABLE_US, newHistogram, type Histogram } from './interval';
 
@@ -84,6 +85,11 @@ export class LatencyHistogram {
     acc += this.buckets[N_BUCKETS];
     out.push({ le: Number.POSITIVE_INFINITY, count: acc });
     return out;
+  }
+
+  /** The stage total (the intervals taken so far) as hdr-histogram-js `encodeIntoCompressedBase64`. */
+  encode(): string {
+    return hdr.encodeIntoCompressedBase64(this.total);
   }
 
   get sumSeconds(): number {

@@ -280,6 +280,8 @@ export class StageRecorder {
       worst: this.worst(),
     };
     if (this.serviceTime) out.service_time_ms = this.serviceTime.summary();
+    out.latency_hdr = this.latency.encode();
+    if (this.serviceTime) out.service_time_hdr = this.serviceTime.encode();
     return out;
   }
 
