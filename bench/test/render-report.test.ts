@@ -24,11 +24,12 @@ before(async () => {
   const profile = join(dir, 'report-profile.json');
   writeFileSync(profile, JSON.stringify({
     name: 'report-test',
+    breakpoint: true,
     thresholds: ['error_rate < 50%', 'p99 < 1ms'],
     request: { timeout: '2s', invalidShare: 0.05 },
     stages: [
-      { name: 'closed-4', duration: '3s', connections: 4 },
-      { name: 'open-300', duration: '3s', rate: 300, thresholds: ['achieved_rate >= 90% of target'] },
+      { name: 'ramp', duration: '3s', rate: 100, rampTo: 400 },
+      { name: 'hold-500', duration: '3s', rate: 500, thresholds: ['achieved_rate >= 90% of target'] },
     ],
   }));
   runDir = join(dir, 'run');
@@ -104,6 +105,12 @@ test('every run folder has a report.html that shows the summary and makes no req
       close(shown(c.text), expected, `${summary.stages[c.stage].name} ${c.field}`);
     }
   }
+  // the breakpoint (the profile asks for one) and the worst requests with their trace ids
+  assert.ok(summary.breakpoint, 'the run reports a breakpoint');
+  assert.match((await page.textContent('#breakpoint'))!, summary.breakpoint.highest_rate_held === null ? /none held/ : new RegExp(`${summary.breakpoint.highest_rate_held} req/s`));
+  const traceIds = await page.$$eval('#worst td .mono', (els) => els.map((e) => e.textContent));
+  const slowest = summary.stages[0].worst.slowest.slice(0, 5).map((r: any) => r.trace_id);
+  for (const id of slowest) assert.ok(traceIds.includes(id), `trace ${id} of a slow answer is listed`);
   const serviceRows = await page.$$('#latency-table tr[data-kind="service_time_ms"]');
   assert.equal(serviceRows.length, summary.stages.filter((s: any) => s.service_time_ms).length, 'service time for the open stage');
 

@@ -322,7 +322,8 @@ function workerLines(doc: SummaryDoc, offsets: Offsets): Line[] {
       const off = stageIndex === undefined ? 0 : (offsets.get(stageIndex) ?? 0);
       points.push([round(off + t, 3), num(e.achieved_rate)]);
     }
-    const label = str(w.name) ?? str(w.id) ?? `worker ${num(w.index) ?? i}`;
+    const host = str(w.host);
+    const label = `worker ${num(w.index) ?? i}${host ? ` (${host})` : ''}`;
     return { label, color: PALETTE[i % PALETTE.length]!, points, width: 1.5 };
   }).filter((l) => l.points.length > 0);
 }

@@ -265,29 +265,33 @@ function traceCell(r: Obj, kibana: string | null): string {
   const sampled = r.sampled === true;
   const text = `<span class="mono">${esc(id)}</span>`;
   if (kibana && sampled) return `<a href="${esc(`${kibana.replace(/\/+$/, '')}/app/apm/link-to/trace/${encodeURIComponent(id)}`)}">${text}</a>`;
-  return `${text}${sampled ? '' : ' <span class="muted">(not sampled)</span>'}`;
+  return text;
 }
+
+const WORST_SHOWN = 5;
 
 function worstCard(doc: SummaryDoc): string {
   const kibana = str(doc.kibana_url);
   const rows: string[] = [];
+  const more: string[] = [];
   let any = false;
   for (const s of doc.stages) {
     const w = obj(s.worst);
     if (!w) continue;
     any = true;
     for (const [kind, list] of [['slowest', objs(w.slowest)], ['failed', objs(w.failed)]] as const) {
-      for (const r of list.slice(0, 10)) {
+      if (list.length > WORST_SHOWN) more.push(`${list.length - WORST_SHOWN} more ${kind === 'failed' ? 'failures' : 'slow answers'} of ${str(s.name)}`);
+      for (const r of list.slice(0, WORST_SHOWN)) {
         const status = num(r.status);
         rows.push(`<tr><td>${esc(str(s.name))}</td><td>${kind === 'failed' ? '<span class="pill bad">failed</span>' : '<span class="pill info">slow</span>'}</td><td class="num">${num(r.at_ms) === null ? '–' : `${sig3(num(r.at_ms)! / 1000)} s`}</td>
-<td class="num">${fmtMs(num(r.latency_ms))}</td><td class="num">${status === 0 ? 'socket' : fmtInt(status)}</td><td class="mono">${esc(str(r.twirp_code) ?? str(r.error_code) ?? '')}</td><td>${traceCell(r, kibana)}</td></tr>`);
+<td class="num">${fmtMs(num(r.latency_ms))}</td><td class="num">${status === 0 ? 'socket' : fmtInt(status)}</td><td class="mono">${esc(str(r.twirp_code) ?? str(r.error_code) ?? '')}</td><td>${traceCell(r, kibana)}</td><td>${r.sampled === true ? 'yes' : '<span class="muted">no</span>'}</td></tr>`);
       }
     }
   }
   if (!any) return `<section class="card" id="worst"><h2>Worst requests</h2><div class="missing">No worst requests in this summary (stages[].worst).</div></section>`;
-  const note = kibana ? '' : '<p class="muted">No kibana_url in the summary: trace ids are shown without links.</p>';
+  const note = `<p class="muted">The ${WORST_SHOWN} slowest answers and first ${WORST_SHOWN} failures of each stage${more.length ? ` (summary.json has ${more.join(', ')})` : ''}. ${kibana ? 'Sampled traces link to Kibana.' : 'No kibana_url in the summary: trace ids are shown without links.'}</p>`;
   return `<section class="card" id="worst"><h2>Worst requests</h2>${note}<div class="table-wrap"><table>
-<thead><tr><th>stage</th><th></th><th class="num">at</th><th class="num">latency ms</th><th class="num">status</th><th>code</th><th>trace id</th></tr></thead><tbody>${rows.join('') || '<tr><td colspan="7" class="muted">none recorded</td></tr>'}</tbody></table></div></section>`;
+<thead><tr><th>stage</th><th></th><th class="num">at</th><th class="num">latency ms</th><th class="num">status</th><th>code</th><th>trace id</th><th>traced</th></tr></thead><tbody>${rows.join('') || '<tr><td colspan="8" class="muted">none recorded</td></tr>'}</tbody></table></div></section>`;
 }
 
 function apmAbCard(doc: SummaryDoc): string {
@@ -305,9 +309,13 @@ function apmAbCard(doc: SummaryDoc): string {
 function workersCard(doc: SummaryDoc): string {
   const ws = objs(doc.workers);
   if (ws.length === 0) return '';
-  const scalarKeys = [...new Set(ws.flatMap((w) => Object.keys(w).filter((k) => ['string', 'number', 'boolean'].includes(typeof w[k]))))].slice(0, 10);
-  const rows = ws.map((w) => `<tr>${scalarKeys.map((k) => `<td class="${typeof w[k] === 'number' ? 'num' : ''}">${typeof w[k] === 'number' ? esc(sig3(w[k] as number)) : esc(w[k] ?? '')}</td>`).join('')}</tr>`);
+  const rows = ws.map((w, i) => {
+    const status = str(w.status) ?? '?';
+    const problems = objs(w.problems).map((p) => str(p.message) ?? str(p.kind) ?? '').filter(Boolean);
+    return `<tr><td class="num">${esc(num(w.index) ?? i)}</td><td class="mono">${esc(str(w.host) ?? str(w.remote) ?? '–')}</td><td><span class="pill ${status === 'ok' ? 'ok' : 'bad'}">${esc(status)}</span></td>
+<td class="num">${fmtInt(num(w.sent))}</td><td class="num">${fmtInt(num(w.ok))}</td><td class="num">${fmtInt(num(w.errors))}</td><td class="num">${fmtRate(num(w.achieved_rate))}</td>
+<td class="num">${fmtMs(num(w.clock_offset_ms))}</td><td class="num">${fmtMs(num(w.clock_rtt_ms))}</td><td class="num">${fmtMs(num(w.max_start_skew_ms))}</td><td>${problems.length ? problems.map((p) => `<div>${esc(p)}</div>`).join('') : '<span class="muted">none</span>'}</td></tr>`;
+  });
   return `<section class="card" id="workers"><h2>Workers <span class="count">${ws.length}</span></h2><div class="table-wrap"><table>
-<thead><tr>${scalarKeys.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div></section>`;
+<thead><tr><th class="num">#</th><th>host</th><th>status</th><th class="num">sent</th><th class="num">ok</th><th class="num">errors</th><th class="num">req/s</th><th class="num">clock offset ms</th><th class="num">clock rtt ms</th><th class="num">max start skew ms</th><th>problems</th></tr></thead><tbody>${rows.join('')}</tbody></table></div></section>`;
 }
-
