@@ -19,8 +19,10 @@
     if (a === 0) return '0';
     return v.toPrecision(2);
   }
-  function fmtTime(s) {
+  // Seconds since the run started: "12s", "1:05"; with a tick step under a second, one decimal ("1.5s").
+  function fmtTime(s, incr) {
     if (s == null || !isFinite(s)) return '';
+    if (incr != null && incr < 1 && s < 60) return s.toFixed(incr < 0.1 ? 2 : 1) + 's';
     var m = Math.floor(s / 60), r = Math.round(s - m * 60);
     if (r === 60) { m += 1; r = 0; }
     return m > 0 ? m + ':' + (r < 10 ? '0' : '') + r : r + 's';
@@ -66,6 +68,14 @@
     };
   }
 
+  // The time axis covers every stage band, not only the seconds with data (a stage with one sample stays readable).
+  function timeRange(spec, min, max) {
+    var lo = min, hi = max;
+    (spec.bands || []).forEach(function (b) { lo = Math.min(lo, b.from); hi = Math.max(hi, b.to); });
+    if (!(hi > lo)) hi = lo + 1;
+    return [Math.max(0, lo), hi];
+  }
+
   function build(el, spec) {
     var width = Math.max(280, Math.floor(el.clientWidth || 560));
     var percentile = spec.xKind === 'percentile';
@@ -77,7 +87,8 @@
         width: s.width || 1.5,
         spanGaps: !!s.sparse,
         value: function (u, v) { return v == null ? '–' : fmtNum(v); },
-        points: { show: s.kind === 'points', size: 6, fill: s.color, stroke: s.color },
+        // lines show their points only where they are sparse (uPlot's default), so a one-second stage is visible
+        points: s.kind === 'points' ? { show: true, size: 6, fill: s.color, stroke: s.color } : { size: 5, fill: s.color, stroke: s.color },
       };
       if (s.dash) one.dash = s.dash;
       if (s.kind === 'points') { one.paths = function () { return null; }; one.points.space = 0; }
@@ -91,11 +102,13 @@
       legend: { show: true, live: true },
       cursor: { drag: { x: true, y: false } },
       scales: {
-        x: percentile ? { time: false, distr: 3, log: 10 } : { time: false },
+        x: percentile
+          ? { time: false, distr: 3, log: 10, range: function (u, min, max) { return [1, Math.max(10, Math.pow(10, Math.ceil(Math.log10(Math.max(max, 1)))))]; } }
+          : { time: false, range: function (u, min, max) { return timeRange(spec, min, max); } },
         y: spec.yLog ? { distr: 3, log: 10 } : { range: function (u, min, max) { return [Math.min(0, min), max > 0 ? max * 1.08 : 1]; } },
       },
       axes: [
-        { values: function (u, splits) { return splits.map(percentile ? fmtPercentile : fmtTime); }, size: 34, grid: { stroke: '#eceff3' }, ticks: { stroke: '#d9dee5' } },
+        { values: function (u, splits, axisIdx, space, incr) { return splits.map(function (v) { return percentile ? fmtPercentile(v) : fmtTime(v, incr); }); }, size: 34, grid: { stroke: '#eceff3' }, ticks: { stroke: '#d9dee5' } },
         { label: spec.yLabel, labelSize: 18, size: 50, values: function (u, splits) { return splits.map(fmtNum); }, grid: { stroke: '#eceff3' }, ticks: { stroke: '#d9dee5' } },
       ],
       hooks: { drawClear: [bandsHook(spec)] },
