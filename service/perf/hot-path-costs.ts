@@ -12,7 +12,7 @@ import { randomFillSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { buildInsert } from '../src/db/insert-sql';
+import { INSERT_PREFIX, INSERT_SUFFIX, buildInsert } from '../src/db/insert-sql';
 import type { PageviewRow } from '../src/db/store';
 import { HTTP_BUCKETS, ServiceMetrics } from '../src/telemetry/metrics';
 import { median, reportFailure, wholeArg } from './perf-args';
@@ -100,10 +100,11 @@ const rows: PageviewRow[] = Array.from({ length: batchRows }, (_, i) => ({
   id: 1 + i,
   remoteIp: i % 3 === 0 ? '::1' : '127.0.0.1',
   stampMs: t0 + (i >> 4),
+  idempotencyKey: `k-${t0}-${i}`,
 }));
-const SQL = 'INSERT INTO incoming (property, property_section, property_id, remote_ip, stamp) VALUES ?';
+const SQL = `${INSERT_PREFIX}?${INSERT_SUFFIX}`;
 const viaMysql2 = (): string =>
-  mysql.format(SQL, [rows.map((r) => [r.property, r.section, r.id, r.remoteIp, new Date(r.stampMs)])], false, 'Z');
+  mysql.format(SQL, [rows.map((r) => [r.property, r.section, r.id, r.remoteIp, new Date(r.stampMs), r.idempotencyKey])], false, 'Z');
 // Same values: mysql2 separates with ', ' and buildInsert with ','; nothing else may differ.
 const normalise = (s: string): string => s.replace(/, /g, ',');
 if (normalise(viaMysql2()) !== normalise(buildInsert(rows))) throw new Error('buildInsert and mysql2 disagree on the SQL');

@@ -109,7 +109,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       onFlush: (r) => {
         metrics.committerObserver.onFlush?.(r);
         if (r.error !== undefined) {
-          app.log.warn({ err: r.error, rows: r.rows, code: r.error.code, failure: r.error.failure }, 'flush failed');
+          app.log.warn(
+            { err: r.error, rows: r.rows, code: r.error.code, failure: r.error.failure, outcome: r.error.outcome },
+            'flush failed',
+          );
+        } else if (r.rowErrors.length > 0) {
+          const first = r.rowErrors[0]!;
+          app.log.warn(
+            { err: first, rows: r.rows, refused: r.rowErrors.length, code: first.code },
+            'the database refused rows of a batch; only those failed, the rest is committed',
+          );
         }
       },
       onEnqueue: metrics.committerObserver.onEnqueue,

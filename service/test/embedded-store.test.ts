@@ -34,3 +34,24 @@ test('the embedded store is announced, serves Push in both encodings and refuses
     await app.close();
   }
 });
+
+test('the embedded store keeps idempotency keys as the table does: duplicates in a batch and later add nothing', async () => {
+  const { app, base } = await startApp({ MEMORY_STORE_CAPACITY: '4', BATCH_FLUSH_INTERVAL_MS: '40' });
+  try {
+    const push = (id: number, key?: string) =>
+      post(base, JSON.stringify({ property: 'news', section: 1, id }), 'application/json', undefined, key === undefined ? {} : { 'idempotency-key': key });
+    const answers = await Promise.all([push(1, 'k1'), push(1, 'k1'), push(1, 'k1'), push(2), push(3, 'K1')]);
+    for (const a of answers) assert.equal(a.status, 200, a.body.toString());
+    const store = app.store as MemoryStore;
+    assert.equal(store.size, 3);
+    // Full as far as fresh rows go, yet a retry of a stored key is still answered ok: it stores nothing.
+    assert.equal((await push(4, 'k4')).status, 200);
+    assert.equal(store.size, 4);
+    assert.equal((await push(1, 'k1')).status, 200);
+    assert.equal((await push(5, 'k5')).json.code, 'resource_exhausted');
+    assert.equal(store.size, 4);
+    assert.equal(store.row(store.rowIndexOfKey('k1')!)!.id, 1);
+  } finally {
+    await app.close();
+  }
+});

@@ -24,14 +24,17 @@ test('db:migrate creates the incoming table, then reports up to date', async () 
   await db.sql('CREATE DATABASE m1');
   const url = db.url.replace(/\/test$/, '/m1');
   const first = await run(process.execPath, ['--import', 'tsx', CLI], { env: { ...process.env, MYSQL_URL: url } });
-  assert.match(first.stdout, /applied migrations: 1/);
+  assert.match(first.stdout, /applied migrations: 1, 2/);
   const second = await run(process.execPath, ['--import', 'tsx', CLI], { env: { ...process.env, MYSQL_URL: url } });
   assert.match(second.stdout, /schema up to date/);
   const cols = await db.sql(
     "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'm1' AND table_name = 'incoming' ORDER BY ordinal_position",
   );
-  assert.deepEqual(cols.map(([c]) => c), ['id', 'property', 'property_section', 'property_id', 'remote_ip', 'stamp']);
-  assert.deepEqual(await db.sql('SELECT version, name FROM m1.schema_migrations'), [['1', 'create incoming']]);
+  assert.deepEqual(cols.map(([c]) => c), ['id', 'property', 'property_section', 'property_id', 'remote_ip', 'stamp', 'idempotency_key']);
+  assert.deepEqual(await db.sql('SELECT version, name FROM m1.schema_migrations ORDER BY version'), [
+    ['1', 'create incoming'],
+    ['2', 'incoming idempotency key'],
+  ]);
 });
 
 test('db:migrate without MYSQL_URL is a usage error', async () => {
@@ -54,6 +57,24 @@ test('concurrent migrations apply each version once', async () => {
     assert.deepEqual(await db.sql('SELECT COUNT(*) FROM m2.schema_migrations'), [[String(MIGRATIONS.length)]]);
   } finally {
     await Promise.all(stores.map((s) => s.close()));
+  }
+});
+
+test('a table of the seed schema gets the idempotency key column; its rows keep NULL keys', async () => {
+  await db.sql('CREATE DATABASE m4');
+  const url = db.url.replace(/\/test$/, '/m4');
+  await db.sql(`USE m4; ${MIGRATIONS[0]!.sql}; INSERT INTO incoming (property, property_section, property_id, remote_ip, stamp) VALUES ('news', 1, 1, '::1', NOW(3)), ('news', 1, 2, '::1', NOW(3))`);
+  const store = new MysqlStore(url, loadConfig({ MYSQL_URL: url }).pool);
+  try {
+    assert.deepEqual(await store.migrate(), [1, 2]);
+    assert.deepEqual(await db.sql('SELECT COUNT(*), COUNT(idempotency_key) FROM m4.incoming'), [['2', '0']]);
+    // Keyless rows (NULL) never collide; keyed ones do, case-sensitively.
+    const row = (id: number, idempotencyKey?: string) => ({ property: 'news', section: 1, id, remoteIp: '::1', stampMs: Date.now(), idempotencyKey });
+    await store.insertBatch([row(3), row(4), row(5, 'k'), row(6, 'K'), row(7, 'k')]);
+    assert.deepEqual(await db.sql('SELECT COUNT(*), COUNT(idempotency_key), COUNT(DISTINCT idempotency_key) FROM m4.incoming'), [['6', '2', '2']]);
+    assert.deepEqual(await db.sql("SELECT property_id FROM m4.incoming WHERE idempotency_key = 'k'"), [['5']]);
+  } finally {
+    await store.close();
   }
 });
 

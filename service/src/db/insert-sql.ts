@@ -6,30 +6,31 @@
 // costs about six times as much per row (service/perf/hot-path-costs.ts compares the two), a share of what a Push
 // costs that this avoids.
 //
-// Escaping follows MySQL's string literal rules for the default sql_mode
-// (https://dev.mysql.com/doc/refman/8.4/en/string-literals.html), the same characters mysql2 escapes:
-// NUL, backspace, tab, newline, carriage return, Ctrl-Z, both quotes and backslash.
+// Strings are written so that they mean the same in every sql_mode: a value of printable ASCII other than the quote
+// and the backslash goes between single quotes as it is (no escape needed, none interpreted), anything else as a
+// hexadecimal literal with a character set introducer, `_utf8mb4 X'6e657773'`
+// (https://mariadb.com/kb/en/hexadecimal-literals/, https://dev.mysql.com/doc/refman/8.4/en/charset-introducer.html).
+// Backslash escapes depend on the session: with NO_BACKSLASH_ESCAPES a backslash is an ordinary character, so an
+// escaped quote ends the literal early and an escaped backslash is stored twice. The introducer makes the literal a
+// utf8mb4 string whatever character_set_connection is, so the column receives exactly the value's UTF-8 bytes.
 import type { PageviewRow } from './store';
 
-export const INSERT_PREFIX = 'INSERT INTO incoming (property, property_section, property_id, remote_ip, stamp) VALUES ';
+export const INSERT_COLUMNS = 'property, property_section, property_id, remote_ip, stamp, idempotency_key';
+export const INSERT_PREFIX = `INSERT INTO incoming (${INSERT_COLUMNS}) VALUES `;
+/**
+ * A row whose idempotency key is already stored (or appears earlier in the same statement) changes nothing, and the
+ * statement still succeeds for every row: the Push that carried it is a retry of one that was committed.
+ * (INSERT IGNORE would also turn a value too long for its column into a warning and store it truncated.)
+ */
+export const INSERT_SUFFIX = ' ON DUPLICATE KEY UPDATE id = id';
 
-const SPECIAL = /[\0\b\t\n\r\x1a"'\\]/;
-const SPECIAL_ALL = /[\0\b\t\n\r\x1a"'\\]/g;
-const ESCAPES: Record<string, string> = {
-  '\0': '\\0',
-  '\b': '\\b',
-  '\t': '\\t',
-  '\n': '\\n',
-  '\r': '\\r',
-  '\x1a': '\\Z',
-  '"': '\\"',
-  "'": "\\'",
-  '\\': '\\\\',
-};
+/** Printable ASCII except the quote and the backslash: the same text in every sql_mode between single quotes. */
+const PLAIN = /^[\x20-\x26\x28-\x5b\x5d-\x7e]*$/;
 
-/** A quoted MySQL string literal. */
+/** A string literal that means the same in every sql_mode and connection character set. */
 export function sqlString(s: string): string {
-  return SPECIAL.test(s) ? `'${s.replace(SPECIAL_ALL, (c) => ESCAPES[c]!)}'` : `'${s}'`;
+  if (PLAIN.test(s)) return `'${s}'`;
+  return `_utf8mb4 X'${Buffer.from(s, 'utf8').toString('hex')}'`;
 }
 
 /** A non-negative integer as SQL text; anything else is refused (the caller validated it, so this is a bug). */
@@ -52,8 +53,8 @@ export function sqlDatetime(ms: number): string {
 }
 
 /**
- * Builds `INSERT ... VALUES (...),(...)` for `rows` (at least one). Rows of one batch share few distinct stamps,
- * properties and addresses, so each literal is computed once per run of equal values.
+ * Builds `INSERT ... VALUES (...),(...) ON DUPLICATE KEY UPDATE id = id` for `rows` (at least one). Rows of one batch
+ * share few distinct stamps, properties and addresses, so each literal is computed once per run of equal values.
  */
 export function buildInsert(rows: readonly PageviewRow[]): string {
   if (rows.length === 0) throw new RangeError('buildInsert needs at least one row');
@@ -78,7 +79,8 @@ export function buildInsert(rows: readonly PageviewRow[]): string {
       lastIp = r.remoteIp;
       ip = sqlString(lastIp);
     }
-    sql += `${i === 0 ? '(' : ',('}${property},${sqlUint(r.section)},${sqlUint(r.id)},${ip},${stamp})`;
+    const key = r.idempotencyKey === undefined ? 'NULL' : sqlString(r.idempotencyKey);
+    sql += `${i === 0 ? '(' : ',('}${property},${sqlUint(r.section)},${sqlUint(r.id)},${ip},${stamp},${key})`;
   }
-  return sql;
+  return sql + INSERT_SUFFIX;
 }

@@ -16,6 +16,8 @@ export class MemoryStore implements Store {
   // Interned strings: few distinct properties and client addresses, many rows.
   private readonly strings: string[] = [];
   private readonly stringIndex = new Map<string, number>();
+  /** Idempotency keys stored, with their row (the unique key column of the MySQL table). */
+  private readonly keys = new Map<string, number>();
   private closed = false;
 
   constructor(readonly capacity: number) {}
@@ -32,15 +34,32 @@ export class MemoryStore implements Store {
 
   async insertBatch(rows: readonly PageviewRow[]): Promise<void> {
     if (this.closed) throw new StoreError('unavailable', 'STORE_CLOSED', 'store is closed');
-    if (this.length + rows.length > this.capacity) {
+    // As the MySQL table's unique key with ON DUPLICATE KEY UPDATE: a row whose key is stored, or came earlier in the
+    // same batch, adds nothing and fails nothing. Counted first, so a batch is refused whole or stored whole.
+    let fresh = 0;
+    let seen: Set<string> | undefined;
+    for (const r of rows) {
+      const k = r.idempotencyKey;
+      if (k === undefined) fresh++;
+      else if (!this.keys.has(k) && !(seen ??= new Set()).has(k)) {
+        seen!.add(k);
+        fresh++;
+      }
+    }
+    if (this.length + fresh > this.capacity) {
       throw new StoreError(
         'resource_exhausted',
         'MEMORY_STORE_FULL',
         `embedded store is full (${this.capacity} rows); set MYSQL_URL or MEMORY_STORE_CAPACITY`,
       );
     }
-    this.ensure(this.length + rows.length);
+    this.ensure(this.length + fresh);
     for (const r of rows) {
+      const k = r.idempotencyKey;
+      if (k !== undefined) {
+        if (this.keys.has(k)) continue;
+        this.keys.set(k, this.length);
+      }
       const i = this.length++;
       this.sections[i] = r.section;
       this.ids[i] = r.id;
@@ -56,6 +75,11 @@ export class MemoryStore implements Store {
     if (this.length >= this.capacity) {
       throw new StoreError('resource_exhausted', 'MEMORY_STORE_FULL', `embedded store is full (${this.capacity} rows)`);
     }
+  }
+
+  /** The row stored with idempotency key `key`, if any. */
+  rowIndexOfKey(key: string): number | undefined {
+    return this.keys.get(key);
   }
 
   /** Row `i` (0-based, insertion order), for tests and inspection. */

@@ -22,6 +22,16 @@ export const MIGRATIONS: readonly Migration[] = [
       PRIMARY KEY (id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   },
+  {
+    version: 2,
+    name: 'incoming idempotency key',
+    // The Push's Idempotency-Key header (validate.ts: 1 to 128 of A-Z a-z 0-9 . _ ~ : + / = -). Nullable: Pushes
+    // without a key store NULL, and a unique index holds any number of NULLs. A binary collation, so keys that
+    // differ only in case are different keys (the default collation would fold them together).
+    sql: `ALTER TABLE incoming
+      ADD COLUMN idempotency_key VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NULL,
+      ADD UNIQUE KEY incoming_idempotency_key (idempotency_key)`,
+  },
 ];
 
 export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,5 +1,7 @@
 // The MySQL store: one multi-row INSERT per batch on a pooled connection. Autocommit makes each INSERT its own
-// transaction, so a batch is committed whole or not at all; the promise resolves only after the server's OK.
+// transaction, so a batch is committed whole or not at all; the promise resolves only after the server's OK. A
+// failure before the INSERT was handed to a connection (no connection, pool full) is `not_stored`; after it, only
+// the server's own refusal is, and a timeout or a lost connection is `unknown` (the commit may have happened).
 import type { PoolConfig } from '../config';
 import { buildInsert } from './insert-sql';
 import { classifyMysqlError } from './mysql-errors';
@@ -45,7 +47,8 @@ export class MysqlStore implements Store {
     try {
       await (dispatch === undefined ? conn.query(sql) : dispatch(() => conn.query(sql)));
     } catch (err) {
-      throw classifyMysqlError(err);
+      // From here on the INSERT may have reached the server: classified by what its failure proves (mysql-errors.ts).
+      throw classifyMysqlError(err, 'sent');
     } finally {
       conn.release();
     }

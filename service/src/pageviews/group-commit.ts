@@ -8,8 +8,10 @@
 // smaller INSERTs, each paying a round trip and a log sync (service/perf/push-vs-bare.ts measures both).
 // When a flush ends, the batch gathered meanwhile is handed to the database before the finished batch is answered.
 // Every Push's promise settles only after its batch was committed (or failed as a whole: then exactly the Pushes
-// in it fail with the store's error). Nothing is retried silently: a retry after an unknown outcome could store a
-// row twice.
+// in it fail with the store's error). One exception: when the database refused the statement for a value in one of
+// its rows (nothing was stored), the batch is written again in halves until each refused row stands alone, so only
+// those fail and their neighbours are committed (flushBatch). Nothing else is retried: a retry after an unknown
+// outcome could store a row twice.
 import type { BatchConfig } from '../config';
 import type { Context } from '../context/context';
 import type { Dispatch, PageviewRow, Store } from '../db/store';
@@ -46,13 +48,20 @@ interface Pending {
   row: PageviewRow;
   ctx: Context;
   done: CommitCallback;
+  /** Set by the flush when this row alone was refused while the rest of its batch was committed. */
+  error: StoreError | undefined;
 }
 
 export interface FlushResult {
   rows: number;
   seconds: number;
+  /** The whole batch failed with this error. */
   error: StoreError | undefined;
+  /** The batch was committed except these rows, each refused alone (one error per refused row). */
+  rowErrors: readonly StoreError[];
 }
+
+const NO_ROW_ERRORS: readonly StoreError[] = [];
 
 export interface CommitterObserver {
   onFlush?(result: FlushResult): void;
@@ -66,8 +75,37 @@ export interface CommitterObserver {
 export type FlushFn = (batch: readonly Pending[], store: Store, dispatch?: Dispatch) => Promise<void>;
 
 export const flushBatch: FlushFn = async (batch, store, dispatch) => {
-  await store.insertBatch(batch.map((p) => p.row), dispatch);
+  try {
+    await store.insertBatch(batch.map((p) => p.row), dispatch);
+  } catch (err) {
+    if (!(err instanceof StoreError) || !err.rowRefused || batch.length === 1) throw err;
+    await isolateRefused(batch, store, dispatch);
+  }
 };
+
+/**
+ * The database refused the batch's statement for a value in some row, and stored nothing (mysql-errors.ts sets
+ * rowRefused only for the server's own refusal). Each half is written on its own; a half refused again is split
+ * again, and a row refused alone, or a half that failed for another reason, keeps its error. At most 2n - 1
+ * statements for n rows, and only when the database refuses a value, which validation is there to prevent.
+ */
+async function isolateRefused(batch: readonly Pending[], store: Store, dispatch: Dispatch | undefined): Promise<void> {
+  const mid = batch.length >> 1;
+  for (const half of [batch.slice(0, mid), batch.slice(mid)]) {
+    try {
+      await store.insertBatch(half.map((p) => p.row), dispatch);
+    } catch (err) {
+      const e = asStoreError(err);
+      if (e.rowRefused && half.length > 1) await isolateRefused(half, store, dispatch);
+      else for (const p of half) p.error = e;
+    }
+  }
+}
+
+/** A flush that threw something other than a StoreError: a bug, and the rows may or may not be written. */
+function asStoreError(err: unknown): StoreError {
+  return err instanceof StoreError ? err : new StoreError('internal', 'FLUSH_FAILED', 'write failed', { cause: err, outcome: 'unknown' });
+}
 
 export class GroupCommitter {
   private buffer: Pending[] = [];
@@ -108,7 +146,7 @@ export class GroupCommitter {
   enqueue(ctx: Context, row: PageviewRow, done: CommitCallback): void {
     if (this.closing) throw new CommitterClosedError();
     if (this.buffer.length >= this.cfg.bufferCapacity) throw new BufferFullError(this.cfg.bufferCapacity);
-    this.buffer.push({ row, ctx, done });
+    this.buffer.push({ row, ctx, done, error: undefined });
     this.observer.onEnqueue?.(this.buffer.length);
     this.schedule();
   }
@@ -162,11 +200,7 @@ export class GroupCommitter {
     const started = performance.now();
     this.flush(batch, this.store).then(
       () => this.finish(batch, partial, started, undefined),
-      (err: unknown) => {
-        const storeErr =
-          err instanceof StoreError ? err : new StoreError('internal', 'FLUSH_FAILED', 'write failed', { cause: err });
-        this.finish(batch, partial, started, storeErr);
-      },
+      (err: unknown) => this.finish(batch, partial, started, asStoreError(err)),
     );
   }
 
@@ -188,8 +222,12 @@ export class GroupCommitter {
     // is a few hundred microseconds of this thread; the database would idle through them otherwise).
     if (this.partialMayStart()) this.startFlush(this.balancedTake(batch.length));
     this.schedule();
-    for (const p of batch) this.settle(p, error);
-    this.observer.onFlush?.({ rows: batch.length, seconds, error });
+    let rowErrors: StoreError[] | undefined;
+    for (const p of batch) {
+      if (error === undefined && p.error !== undefined) (rowErrors ??= []).push(p.error);
+      this.settle(p, error ?? p.error);
+    }
+    this.observer.onFlush?.({ rows: batch.length, seconds, error, rowErrors: rowErrors ?? NO_ROW_ERRORS });
     if (this.buffer.length === 0 && this.inFlight === 0) {
       for (const w of this.idleWaiters.splice(0)) w();
     }

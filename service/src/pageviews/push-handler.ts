@@ -13,7 +13,7 @@ import { CONTENT_TYPES, encodingOf, type TwirpEncoding } from '../twirp/content-
 import { TwirpError, twirpError } from '../twirp/errors';
 import { BufferFullError, CommitterClosedError, type GroupCommitter } from './group-commit';
 import { decodePushJson, decodePushProtobuf, type PushFields } from './push-codec';
-import { validatePush } from './validate';
+import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyOf, validatePush } from './validate';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -60,8 +60,18 @@ export function writeErrorToTwirp(err: unknown): TwirpError {
   if (err instanceof BufferFullError) return twirpError.resourceExhausted(err.message);
   if (err instanceof CommitterClosedError) return twirpError.unavailable(err.message);
   if (err instanceof StoreError) {
+    // The INSERT was sent and its fate is unknown: say so, never unavailable (which promises nothing was stored).
+    if (err.outcome === 'unknown') {
+      return new TwirpError(
+        'deadline_exceeded',
+        'the database did not confirm the write in time; it may have been stored (retry with the same Idempotency-Key)',
+        undefined,
+        { cause: err },
+      );
+    }
     if (err.failure === 'unavailable') return twirpError.unavailable(err.message, err);
     if (err.failure === 'resource_exhausted') return twirpError.resourceExhausted(err.message);
+    if (err.rowRefused) return twirpError.internal('the database refused this pageview; it was not stored', err);
     return twirpError.internal('internal error', err);
   }
   return twirpError.internal('internal error', err);
@@ -79,16 +89,20 @@ export function makePushHandler(deps: PushDeps) {
     const trace = requestTrace(request);
     const decoded = timedSpan(trace, 'decode', decodePush, encoding, request.body);
     const fields = timedSpan(trace, 'validate', validatePush, decoded, deps.allowedProperties);
+    const idempotencyKey = idempotencyKeyOf(request.headers[IDEMPOTENCY_KEY_HEADER]);
     if (!deps.storeReady()) throw twirpError.unavailable('storage is not ready yet');
     const wait = startCommitWait(trace);
     const base = withoutCancel(request.ctx!);
     const ctx = wait === undefined ? base : withValue(base, COMMIT_WAIT, wait);
+    // Every value is bounded before the row joins a batch (one row the database refuses would fail the whole
+    // multi-row INSERT): property by validatePush, the address by remote-ip.ts, the key by idempotencyKeyOf.
     const row: PageviewRow = {
       property: fields.property,
       section: fields.section,
       id: fields.id,
       remoteIp: requestValues(ctx)?.remoteIp ?? '',
       stampMs: Date.now(),
+      idempotencyKey,
     };
     try {
       deps.committer.enqueue(ctx, row, (err) => {

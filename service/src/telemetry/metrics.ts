@@ -258,10 +258,12 @@ export class ServiceMetrics {
     onFlush: (r: FlushResult) => {
       this.batchSize.observe(r.rows);
       this.flushDuration.observe(r.seconds);
-      if (r.error === undefined) this.rowsCommitted.inc(r.rows);
-      else {
-        this.flushFailures.inc({ twirp_code: r.error.failure });
-        this.rowsFailed.inc({ twirp_code: r.error.failure, error_code: r.error.code }, r.rows);
+      if (r.error === undefined) {
+        this.rowsCommitted.inc(r.rows - r.rowErrors.length);
+        for (const e of r.rowErrors) this.rowsFailed.inc({ twirp_code: e.twirpCode, error_code: e.code });
+      } else {
+        this.flushFailures.inc({ twirp_code: r.error.twirpCode });
+        this.rowsFailed.inc({ twirp_code: r.error.twirpCode, error_code: r.error.code }, r.rows);
       }
     },
     onEnqueue: (depth: number) => this.peaks.buffer.observe(depth),
