@@ -9,6 +9,7 @@ describe('transaction result', () => {
     assert.deepEqual(transactionResult(400, 'invalid_argument', true), { result: 'invalid_argument', outcome: 'success' });
     assert.deepEqual(transactionResult(429, 'resource_exhausted', true), { result: 'resource_exhausted', outcome: 'success' });
     assert.deepEqual(transactionResult(503, 'unavailable', true), { result: 'unavailable', outcome: 'failure' });
+    assert.deepEqual(transactionResult(408, 'deadline_exceeded', true), { result: 'deadline_exceeded', outcome: 'failure' });
     assert.deepEqual(transactionResult(500, undefined, true), { result: 'http_500', outcome: 'failure' });
     assert.deepEqual(transactionResult(200, undefined, false), { result: 'client_disconnected', outcome: 'unknown' });
   });

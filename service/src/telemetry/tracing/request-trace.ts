@@ -155,7 +155,8 @@ export function transactionResult(statusCode: number, twirpCode: string | undefi
   if (!finished) return { result: 'client_disconnected', outcome: 'unknown' };
   const result = twirpCode ?? (statusCode < 400 ? 'ok' : `http_${statusCode}`);
   // Client mistakes (4xx) are not service failures: https://github.com/elastic/apm/blob/main/specs/agents/tracing-transactions.md#transaction-outcome
-  return { result, outcome: statusCode >= 500 ? 'failure' : 'success' };
+  // deadline_exceeded is a 408 but the service's own: the database did not confirm the write in time.
+  return { result, outcome: statusCode >= 500 || twirpCode === 'deadline_exceeded' ? 'failure' : 'success' };
 }
 
 /** Ends the request's transaction once (the response finished or its socket closed). */
