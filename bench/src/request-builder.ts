@@ -37,6 +37,26 @@ function pushRequest(): protobuf.Type {
 class IdSource {
   private pool = Buffer.alloc(4096);
   private pos = this.pool.length;
+  /** `bytes` random bytes as lower-case hex at `at` in `out` (never all zero: invalid in W3C trace context). */
+  writeHex(out: Buffer, at: number, bytes: number): void {
+    for (;;) {
+      if (this.pos + bytes > this.pool.length) {
+        crypto.randomFillSync(this.pool);
+        this.pos = 0;
+      }
+      const from = this.pos;
+      this.pos += bytes;
+      let any = 0;
+      for (let i = 0; i < bytes; i++) {
+        const b = this.pool[from + i];
+        any |= b;
+        out[at + 2 * i] = HEX_PAIRS[2 * b];
+        out[at + 2 * i + 1] = HEX_PAIRS[2 * b + 1];
+      }
+      if (any !== 0) return;
+    }
+  }
+
   hex(bytes: number): string {
     if (this.pos + bytes > this.pool.length) {
       crypto.randomFillSync(this.pool);
@@ -97,9 +117,10 @@ export class RequestBuilder {
   private readonly traceSampleRate: number;
   private readonly runId: string;
   private readonly stage: string;
-  private rawHead = '';
   private rawHost = '';
-  private rawHeadBytes = 0;
+  private rawHeadBuf: Buffer | null = null;
+  private jsonPrefixes: Buffer[] | null = null;
+  private jsonInvalidPrefix: Buffer | null = null;
   /** Byte offset of the traceparent value in the buffer `nextRaw` returned last (its trace id starts 3 bytes in). */
   lastTraceOffset = 0;
 
@@ -156,34 +177,102 @@ export class RequestBuilder {
     };
   }
 
-  /** The whole HTTP/1.1 request (keep-alive) as one buffer, for `host` (e.g. "127.0.0.1:8080"). */
+  /**
+   * The whole HTTP/1.1 request (keep-alive) as one buffer, for `host` (e.g. "127.0.0.1:8080"): the fixed head
+   * (built once per host), the traceparent written as hex straight from the pooled random bytes, the length and
+   * the body. For JSON the body is assembled from prebuilt pieces per property and the drawn integers, in the
+   * same draws and order as `next()`; no intermediate string is made.
+   */
   nextRaw(host: string): Buffer {
     // the traceparent follows the fixed head, so `lastTraceOffset` locates it in the buffer without a search
-    if (host !== this.rawHost) {
-      this.rawHost = host;
-      this.rawHead = `POST ${PUSH_PATH} HTTP/1.1\r\nHost: ${headerValue(host)}\r\nConnection: keep-alive\r\n` +
-        `Content-Type: ${this.contentType}\r\nx-bench-run: ${this.runId}\r\nx-bench-stage: ${this.stage}\r\ntraceparent: `;
-      this.rawHeadBytes = Buffer.byteLength(this.rawHead);
-    }
-    this.lastTraceOffset = this.rawHeadBytes;
+    if (host !== this.rawHost) this.prepareRaw(host);
+    const headBytes = this.rawHeadBuf!;
+    this.lastTraceOffset = headBytes.length;
     if (this.spec.contentType === 'json') {
-      // JSON: one string, one encode (the same draws, in the same order, as nextBody)
       const r = this.random;
       const invalid = this.spec.invalidShare > 0 && r() < this.spec.invalidShare;
       const pi = Math.floor(r() * this.spec.properties.length);
       const section = 1 + Math.floor(r() * this.spec.sections);
       const id = 1 + Math.floor(r() * this.spec.ids);
-      const json = this.jsonBody(invalid, pi, section, id);
-      return Buffer.from(`${this.rawHead}${this.traceparent().value}\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
+      const prefix = invalid ? this.jsonInvalidPrefix! : this.jsonPrefixes![pi];
+      const bodyLen = prefix.length + digitCount(section) + JSON_ID.length + digitCount(id) + 1;
+      const total = headBytes.length + TRACEPARENT_LEN + CL_HEAD.length + digitCount(bodyLen) + 4 + bodyLen;
+      const buf = Buffer.allocUnsafe(total);
+      buf.set(headBytes, 0);
+      let at = this.writeTraceparent(buf, headBytes.length);
+      buf.set(CL_HEAD, at);
+      at = writeUint(buf, at + CL_HEAD.length, bodyLen);
+      buf[at++] = 13; buf[at++] = 10; buf[at++] = 13; buf[at++] = 10;
+      buf.set(prefix, at);
+      at = writeUint(buf, at + prefix.length, section);
+      buf.set(JSON_ID, at);
+      at = writeUint(buf, at + JSON_ID.length, id);
+      buf[at] = 0x7d; // }
+      return buf;
     }
     const { body } = this.nextBody();
-    const head = `${this.rawHead}${this.traceparent().value}\r\nContent-Length: ${body.length}\r\n\r\n`;
-    const headLen = Buffer.byteLength(head);
-    const buf = Buffer.allocUnsafe(headLen + body.length);
-    buf.write(head, 0, 'utf8');
-    body.copy(buf, headLen);
+    const total = headBytes.length + TRACEPARENT_LEN + CL_HEAD.length + digitCount(body.length) + 4 + body.length;
+    const buf = Buffer.allocUnsafe(total);
+    buf.set(headBytes, 0);
+    let at = this.writeTraceparent(buf, headBytes.length);
+    buf.set(CL_HEAD, at);
+    at = writeUint(buf, at + CL_HEAD.length, body.length);
+    buf[at++] = 13; buf[at++] = 10; buf[at++] = 13; buf[at++] = 10;
+    buf.set(body, at);
     return buf;
   }
+
+  private prepareRaw(host: string): void {
+    this.rawHost = host;
+    this.rawHeadBuf = Buffer.from(`POST ${PUSH_PATH} HTTP/1.1\r\nHost: ${headerValue(host)}\r\nConnection: keep-alive\r\n` +
+      `Content-Type: ${this.contentType}\r\nx-bench-run: ${this.runId}\r\nx-bench-stage: ${this.stage}\r\ntraceparent: `);
+    this.jsonPrefixes = this.jsonProps.map((p) => Buffer.from(`{"property":${p},"section":`));
+    this.jsonInvalidPrefix = Buffer.from('{"property":"","section":');
+  }
+
+  /** "00-<32 hex trace id>-<16 hex parent id>-0x" at `at`; returns the offset after it. */
+  private writeTraceparent(buf: Buffer, at: number): number {
+    buf[at] = 48; buf[at + 1] = 48; buf[at + 2] = 45; // 00-
+    this.ids.writeHex(buf, at + 3, 16);
+    buf[at + 35] = 45;
+    this.ids.writeHex(buf, at + 36, 8);
+    buf[at + 52] = 45;
+    buf[at + 53] = 48;
+    buf[at + 54] = this.traceSampleRate >= 1 || this.sampleRandom() < this.traceSampleRate ? 49 : 48;
+    return at + TRACEPARENT_LEN;
+  }
+}
+
+const TRACEPARENT_LEN = 55;
+const CL_HEAD = Buffer.from('\r\nContent-Length: ');
+const JSON_ID = Buffer.from(',"id":');
+/** byte -> its two lower-case hex digits (ASCII) */
+const HEX_PAIRS = (() => {
+  const t = new Uint8Array(512);
+  const d = '0123456789abcdef';
+  for (let i = 0; i < 256; i++) {
+    t[2 * i] = d.charCodeAt(i >> 4);
+    t[2 * i + 1] = d.charCodeAt(i & 15);
+  }
+  return t;
+})();
+
+function digitCount(n: number): number {
+  let d = 1;
+  while (n >= 10) { n = Math.floor(n / 10); d++; }
+  return d;
+}
+
+/** Writes the non-negative integer `n` in decimal at `at`; returns the offset after it. */
+function writeUint(buf: Buffer, at: number, n: number): number {
+  const end = at + digitCount(n);
+  let i = end;
+  do {
+    const q = Math.floor(n / 10);
+    buf[--i] = 48 + (n - q * 10);
+    n = q;
+  } while (n > 0);
+  return end;
 }
 
 /** The trace id (32 hex) of a traceparent value that starts at `offset` in `buf` ("00-<trace id>-<parent>-<flags>"). */

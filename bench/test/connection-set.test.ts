@@ -1,69 +1,82 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Client } from 'undici';
-import { ConnectionSet, type Waiter } from '../src/executors/connection-set';
+import { ConnectionSet, type Connection, type ConnectionOwner } from '../src/executors/connection-set';
 import { startTestServer } from './support/test-server';
 
-/** Sends one Push on the connection it is given and resolves with the status. */
-function waiter(conns: ConnectionSet, done: (status: number) => void): Waiter {
-  const w: Waiter = {
-    done: false,
-    use(client: Client) {
-      let status = 0;
-      client.dispatch({ path: '/twirp/stats.StatsService/Push', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"property":"news","section":1,"id":1}' }, {
-        onConnect() {},
-        onHeaders(s: number) { status = s; return true; },
-        onData() { return true; },
-        onComplete() { w.done = true; conns.release(client); done(status); },
-        onError() { w.done = true; conns.release(client); done(0); },
-      } as never);
+const REQUEST = Buffer.from('POST /twirp/stats.StatsService/Push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+  'Content-Length: 38\r\n\r\n{"property":"news","section":1,"id":1}');
+
+/** An owner that writes one Push per arrival and records what came back, in order of arrival. */
+function owner(): ConnectionOwner & { set: ConnectionSet | null; done: { intended: number; status: number }[]; failures: string[]; waiters: (() => void)[] } {
+  const o = {
+    set: null as ConnectionSet | null,
+    done: [] as { intended: number; status: number }[],
+    failures: [] as string[],
+    waiters: [] as (() => void)[],
+    start(c: Connection, intended: number) { c.intended = intended; c.write(REQUEST); },
+    connected() {},
+    answered(c: Connection) {
+      o.done.push({ intended: c.intended, status: c.parser.status });
+      const keep = c.parser.keepAlive;
+      c.busy = false;
+      if (keep) o.set!.release(c); else c.destroy();
+      o.waiters.splice(0).forEach((w) => w());
     },
+    failed(c: Connection, code: string) { o.failures.push(code); c.busy = false; o.waiters.splice(0).forEach((w) => w()); },
+    idleError(code: string) { o.failures.push(`idle:${code}`); },
   };
-  return w;
+  return o;
+}
+
+async function until(o: ReturnType<typeof owner>, n: number): Promise<void> {
+  while (o.done.length + o.failures.length < n) await new Promise<void>((r) => o.waiters.push(r));
 }
 
 test('sequential requests reuse one connection', async (t) => {
   const srv = await startTestServer({ latencyMs: 1 });
-  const conns = new ConnectionSet(srv.url, { maxConnections: 50 });
-  t.after(async () => { await conns.destroy(); await srv.close(); });
+  const o = owner();
+  const port = Number(new URL(srv.url).port);
+  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 50 }, 50));
+  t.after(async () => { conns.destroy(); await srv.close(); });
   for (let i = 0; i < 20; i++) {
-    const status = await new Promise<number>((resolve) => conns.acquire(waiter(conns, resolve)));
-    assert.equal(status, 200);
+    conns.acquire(i);
+    await until(o, i + 1);
   }
+  assert.ok(o.done.every((d) => d.status === 200));
   assert.equal(srv.counts.connections, 1);
   assert.equal(conns.connections, 1);
 });
 
-test('a burst is served by at most maxConnections connections, queued waiters in order', async (t) => {
+test('a burst is served by at most maxConnections connections, queued arrivals first come first served', async (t) => {
   const srv = await startTestServer({ latencyMs: 30 });
-  const conns = new ConnectionSet(srv.url, { maxConnections: 10, maxOpening: 4, warm: 2 });
-  t.after(async () => { await conns.destroy(); await srv.close(); });
-  const order: number[] = [];
-  const all = Array.from({ length: 60 }, (_, i) => new Promise<number>((resolve) => {
-    conns.acquire(waiter(conns, (s) => { order.push(i); resolve(s); }));
-  }));
-  assert.ok(conns.queued > 0, 'the burst waits for connections');
-  const statuses = await Promise.all(all);
-  assert.ok(statuses.every((s) => s === 200));
+  const o = owner();
+  const port = Number(new URL(srv.url).port);
+  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 10, maxOpening: 4, warm: 2 }, 60));
+  t.after(async () => { conns.destroy(); await srv.close(); });
+  for (let i = 0; i < 60; i++) conns.acquire(i);
+  assert.equal(conns.queued, 58, 'beyond the warm two, the burst waits');
+  assert.equal(conns.oldestQueued, 2);
+  await until(o, 60);
+  assert.deepEqual(o.failures, []);
   assert.equal(srv.counts.requests, 60);
-  assert.ok(srv.counts.connections <= 10, `connections ${srv.counts.connections}`);
-  assert.ok(srv.counts.connections >= 2);
-  // first come, first served: the last ten to finish were among the last queued
-  assert.ok(order.slice(-10).every((i) => i >= 40), `order ${order.join(',')}`);
+  assert.ok(srv.counts.connections <= 10 && srv.counts.connections >= 2, `connections ${srv.counts.connections}`);
+  // first come, first served: the last ten answered were among the last queued
+  assert.ok(o.done.slice(-10).every((d) => d.intended >= 40), o.done.map((d) => d.intended).join(','));
 });
 
-test('a waiter that gave up while queued is skipped', async (t) => {
-  const srv = await startTestServer({ latencyMs: 50 });
-  const conns = new ConnectionSet(srv.url, { maxConnections: 1, warm: 1 });
-  t.after(async () => { await conns.destroy(); await srv.close(); });
-  const first = new Promise<number>((resolve) => conns.acquire(waiter(conns, resolve)));
-  let used = false;
-  const quitter: Waiter = { done: false, use() { used = true; } };
-  conns.acquire(quitter);
-  quitter.done = true;
-  const third = new Promise<number>((resolve) => conns.acquire(waiter(conns, resolve)));
-  assert.equal(await first, 200);
-  assert.equal(await third, 200);
-  assert.equal(used, false);
+test('queued arrivals can be dropped oldest first; a hang-up fails the request on its connection', async (t) => {
+  const srv = await startTestServer({ latencyMs: 20, hangUpEvery: 2 });
+  const o = owner();
+  const port = Number(new URL(srv.url).port);
+  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 1, warm: 1 }, 10));
+  t.after(async () => { conns.destroy(); await srv.close(); });
+  conns.acquire(1);
+  conns.acquire(2);
+  conns.acquire(3);
+  assert.equal(conns.dropOldest(), 2);
+  await until(o, 2);
+  // request 1 answered; request 3 (the server's second) hung up
+  assert.deepEqual(o.done.map((d) => d.intended), [1]);
+  assert.deepEqual(o.failures, ['ECONNRESET']);
   assert.equal(srv.counts.requests, 2);
 });

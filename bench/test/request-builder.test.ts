@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { RequestBuilder } from '../src/request-builder';
+import { RequestBuilder, sampledAt, traceIdAt } from '../src/request-builder';
 import { DEFAULT_TRACE_SAMPLE_RATE } from '../src/profiles/limits';
 import type { RequestSpec } from '../src/types';
 
@@ -128,4 +128,29 @@ test('nextRaw draws the same seeded bodies as next', () => {
     const raw = a.nextRaw('h:1');
     assert.equal(raw.subarray(raw.indexOf('\r\n\r\n') + 4).toString(), b.next().body.toString());
   }
+});
+
+test('nextRaw: protobuf bodies as next draws them; the trace id and sampled flag read back from the bytes', () => {
+  const a = new RequestBuilder(spec({ contentType: 'protobuf', traceSampleRate: 0.5 }), { runId: 'r', stage: 's' });
+  const b = new RequestBuilder(spec({ contentType: 'protobuf', traceSampleRate: 0.5 }), { runId: 'r', stage: 's' });
+  let sampled = 0;
+  for (let i = 0; i < 200; i++) {
+    const raw = a.nextRaw('h:1');
+    const sep = raw.indexOf('\r\n\r\n');
+    assert.deepEqual(raw.subarray(sep + 4), b.next().body);
+    const tp = /\r\ntraceparent: (00-([0-9a-f]{32})-[0-9a-f]{16}-0([01]))\r\n/.exec(raw.subarray(0, sep).toString())!;
+    assert.equal(raw.toString('latin1', a.lastTraceOffset, a.lastTraceOffset + 55), tp[1]);
+    assert.equal(traceIdAt(raw, a.lastTraceOffset), tp[2]);
+    assert.equal(sampledAt(raw, a.lastTraceOffset), tp[3] === '1');
+    if (tp[3] === '1') sampled++;
+  }
+  assert.ok(sampled > 50 && sampled < 150, `sampled ${sampled}`);
+});
+
+test('segments draw their own keys; worker 0 draws the one-process sequence', () => {
+  const one = bodies(new RequestBuilder(spec(), { runId: 'r', stage: 's' }), 50);
+  const w0 = bodies(new RequestBuilder(spec(), { runId: 'r', stage: 's', segment: { index: 0, count: 2 } }), 50);
+  const w1 = bodies(new RequestBuilder(spec(), { runId: 'r', stage: 's', segment: { index: 1, count: 2 } }), 50);
+  assert.deepEqual(w0, one);
+  assert.notDeepEqual(w1, one);
 });

@@ -1,43 +1,151 @@
-// The open model's connections: up to `maxConnections` undici Clients (one request at a time each), reused
-// last-in first-out so a few hot connections carry a steady load and the rest stay idle.
+// The open model's connections: up to `maxConnections` raw keep-alive TCP connections (node:net), one request at
+// a time each, reused last-in first-out so a few hot connections carry a steady load and the rest stay idle.
+// Requests are written as prebuilt bytes and answers read by a minimal parser (response-parser.ts) into one
+// read buffer shared by every connection (net's `onread`): no HTTP client objects, header maps or per-read
+// buffers on the hot path.
+//
 // Growth is patient. The first `warm` connections open on demand; beyond them an arrival that finds no idle
 // connection waits in a FIFO, and only if waiters are still there a millisecond later are more connections
 // opened (at most `maxOpening` at a time). On a fast server a busy connection frees within that millisecond;
 // when the client itself is starved of CPU (a shared machine, a GC pause), opening hundreds of sockets at once
 // would cost both processes more CPU than the requests and feed the very stall it reacts to. A wait shows in
-// latency (measured from the intended start), not in service time. The caller bounds the queue
-// (queued + running <= maxInFlight).
-import { Client } from 'undici';
+// latency (measured from the intended start), not in service time. The queue holds intended start times only;
+// the caller bounds it (queued + on the wire <= maxInFlight = its capacity).
+import net from 'node:net';
+import tls from 'node:tls';
+import { ResponseParseError, ResponseParser, type ResponseHandler } from './response-parser';
 
-export interface Waiter {
-  /** set by the caller when the request ended while still queued (timeout, abort): it is skipped */
-  done: boolean;
-  use(client: Client): void;
+/** What the connection set tells its owner (the open-model stage). */
+export interface ConnectionOwner {
+  /** `c` is free for the arrival intended at `intended` (performance.now() ms): write its request now. */
+  start(c: Connection, intended: number): void;
+  /** `c`'s socket connected: a request written before is on the wire from now. */
+  connected(c: Connection): void;
+  /** The request on `c` was answered (status, bytes, body on `c.parser`). */
+  answered(c: Connection): void;
+  /** The request on `c` was lost with its connection (`code`: a socket error code, ECONNRESET for a hang-up). */
+  failed(c: Connection, code: string): void;
+  /** An error on a connection with nothing in flight (counted by code only). */
+  idleError(code: string): void;
 }
 
 export interface ConnectionSetOptions {
+  host: string;
+  port: number;
+  /** https: TLS over each connection (certificates checked as node's defaults do) */
+  tls?: boolean;
   maxConnections: number;
   /** connections being opened at once (default 16) */
   maxOpening?: number;
   /** connections opened at once on demand, before growth becomes patient (default 8) */
   warm?: number;
-  client?: Client.Options;
+}
+
+/** One keep-alive connection and the request it carries (at most one). */
+export class Connection implements ResponseHandler {
+  readonly parser = new ResponseParser(this);
+  readonly socket: net.Socket;
+  /** the request in flight, if any */
+  busy = false;
+  intended = 0;
+  sentAt = 0;
+  req: Buffer | null = null;
+  connected = false;
+  closed = false;
+  /** the stage's in-flight list (ordered by intended start) */
+  prev: Connection | null = null;
+  next: Connection | null = null;
+  private errCode: string | null = null;
+
+  constructor(private readonly set: ConnectionSet, opts: ConnectionSetOptions, readBuffer: Buffer) {
+    if (opts.tls) {
+      // TLS decrypts into its own buffers: plain 'data' events
+      this.socket = tls.connect({ host: opts.host, port: opts.port, servername: net.isIP(opts.host) ? undefined : opts.host });
+      this.socket.setNoDelay(true);
+      this.socket.on('data', (chunk: Buffer) => this.onRead(chunk.length, chunk));
+      this.socket.on('secureConnect', () => this.onConnect());
+    } else {
+      this.socket = net.connect({
+        host: opts.host,
+        port: opts.port,
+        noDelay: true,
+        onread: { buffer: readBuffer, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf as Buffer) },
+      });
+      this.socket.on('connect', () => this.onConnect());
+    }
+    this.socket.on('end', () => this.onEnd());
+    this.socket.on('error', (err: NodeJS.ErrnoException) => { this.errCode ??= err.code ?? 'UNKNOWN'; });
+    this.socket.on('close', () => this.onClose());
+  }
+
+  /** Writes a request (buffered by the socket until it connects). */
+  write(req: Buffer): void {
+    this.req = req;
+    this.busy = true;
+    this.socket.write(req);
+  }
+
+  /** Ends the connection now; the request on it (if any) is the caller's to account for. */
+  destroy(): void {
+    this.busy = false;
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  onResponse(): void {
+    if (this.closed) return;
+    if (!this.busy) {
+      // an answer nobody asked for: the connection's framing can no longer be trusted
+      this.set.protocolError(this, 'BENCH_BAD_RESPONSE');
+      return;
+    }
+    this.set.answered(this);
+  }
+
+  private onRead(n: number, buf: Buffer): boolean {
+    try {
+      this.parser.execute(buf, n);
+    } catch (e) {
+      this.set.protocolError(this, e instanceof ResponseParseError ? e.code : 'BENCH_BAD_RESPONSE');
+    }
+    return true;
+  }
+
+  private onConnect(): void {
+    this.connected = true;
+    this.set.connected(this);
+  }
+
+  private onEnd(): void {
+    // a body that runs until the close completes now; the socket then closes (no half-open)
+    if (this.busy) this.parser.finish();
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.set.closed(this, this.errCode);
+  }
 }
 
 export class ConnectionSet {
-  private readonly idle: Client[] = [];
-  private readonly all = new Set<Client>();
-  private readonly opening = new Set<Client>();
-  private queue: Waiter[] = [];
-  private head = 0;
+  private readonly idle: Connection[] = [];
+  private readonly all = new Set<Connection>();
+  private opening = 0;
   private readonly maxOpening: number;
   private readonly warm: number;
   private growTimer: NodeJS.Timeout | null = null;
   private destroyed = false;
+  /** one read buffer for every connection: a read is parsed before the next one lands */
+  private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
+  // FIFO of intended start times of arrivals waiting for a connection (a ring, never larger than its capacity)
+  private readonly ring: Float64Array;
+  private head = 0;
+  private size = 0;
 
-  constructor(private readonly origin: string, private readonly opts: ConnectionSetOptions) {
+  constructor(private readonly owner: ConnectionOwner, private readonly opts: ConnectionSetOptions, queueCapacity: number) {
     this.maxOpening = opts.maxOpening ?? 16;
     this.warm = opts.warm ?? 8;
+    this.ring = new Float64Array(Math.max(1, queueCapacity));
   }
 
   get connections(): number {
@@ -45,65 +153,107 @@ export class ConnectionSet {
   }
 
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.size;
   }
 
-  /** Hands `w` a connection now if one is free or may be opened, else when one frees (first come first served). */
-  acquire(w: Waiter): void {
+  /** Intended start of the oldest waiting arrival (Infinity when none). */
+  get oldestQueued(): number {
+    return this.size > 0 ? this.ring[this.head] : Number.POSITIVE_INFINITY;
+  }
+
+  /** Hands the arrival a connection now if one is free or may be opened, else queues it (first come first served). */
+  acquire(intended: number): void {
     if (this.destroyed) return;
-    const c = this.idle.pop() ?? (this.all.size < this.warm ? this.open() : undefined);
-    if (c) return w.use(c);
-    this.queue.push(w);
+    const c = this.popIdle() ?? (this.all.size < this.warm ? this.open() : undefined);
+    if (c) return this.owner.start(c, intended);
+    if (this.size === this.ring.length) throw new Error('connection queue over capacity'); // the caller's cap failed
+    this.ring[(this.head + this.size) % this.ring.length] = intended;
+    this.size++;
     this.scheduleGrowth();
   }
 
-  /** The request on `c` ended (answered or failed): give `c` to the next waiter, or keep it idle. */
-  release(c: Client): void {
-    if (this.destroyed || !this.all.has(c)) return;
-    const w = this.next();
-    if (w) w.use(c);
-    else this.idle.push(c);
+  /** Drops the oldest waiting arrival (its deadline passed); returns its intended start. */
+  dropOldest(): number {
+    const t = this.ring[this.head];
+    this.head = (this.head + 1) % this.ring.length;
+    this.size--;
+    return t;
   }
 
-  async destroy(): Promise<void> {
+  /** Drops every waiting arrival; returns how many there were. */
+  dropAll(): number {
+    const n = this.size;
+    this.size = 0;
+    this.head = 0;
+    return n;
+  }
+
+  /** The request on `c` ended well: give `c` to the next waiter, or keep it idle. */
+  release(c: Connection): void {
+    if (this.destroyed || c.closed) return;
+    if (this.size > 0) return this.owner.start(c, this.dropOldest());
+    this.idle.push(c);
+  }
+
+  destroy(): void {
     this.destroyed = true;
     if (this.growTimer) clearTimeout(this.growTimer);
     this.growTimer = null;
-    this.queue = [];
-    this.head = 0;
-    const all = [...this.all];
+    this.dropAll();
+    for (const c of this.all) c.destroy();
     this.all.clear();
     this.idle.length = 0;
-    await Promise.allSettled(all.map((c) => c.destroy()));
   }
 
-  private next(): Waiter | undefined {
-    while (this.head < this.queue.length) {
-      const w = this.queue[this.head++];
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      if (!w.done) return w;
+  // from the connections
+  connected(c: Connection): void {
+    this.opening--;
+    this.owner.connected(c);
+    this.scheduleGrowth();
+  }
+
+  answered(c: Connection): void {
+    this.owner.answered(c);
+  }
+
+  protocolError(c: Connection, code: string): void {
+    const busy = c.busy;
+    c.destroy();
+    if (busy) this.owner.failed(c, code);
+    else this.owner.idleError(code);
+  }
+
+  closed(c: Connection, code: string | null): void {
+    if (!c.connected) this.opening--;
+    this.all.delete(c);
+    if (c.busy) {
+      c.busy = false;
+      this.owner.failed(c, code ?? 'ECONNRESET');
+    } else if (code !== null && !this.destroyed && c.connected) {
+      this.owner.idleError(code);
     }
-    return undefined;
+    if (!this.destroyed) {
+      if (this.opening < 0) this.opening = 0;
+      this.scheduleGrowth();
+    }
   }
 
-  private open(): Client | undefined {
-    if (this.all.size >= this.opts.maxConnections || this.opening.size >= this.maxOpening) return undefined;
-    const c = new Client(this.origin, { ...this.opts.client, pipelining: 1 });
-    const opened = (): void => {
-      if (this.opening.delete(c)) this.scheduleGrowth();
-    };
-    c.on('connect', opened);
-    c.on('connectionError', opened);
+  private popIdle(): Connection | undefined {
+    let c = this.idle.pop();
+    while (c !== undefined && c.closed) c = this.idle.pop();
+    return c;
+  }
+
+  private open(): Connection | undefined {
+    if (this.all.size >= this.opts.maxConnections || this.opening >= this.maxOpening) return undefined;
+    const c = new Connection(this, this.opts, this.readBuffer);
     this.all.add(c);
-    this.opening.add(c);
+    this.opening++;
     return c;
   }
 
   private scheduleGrowth(): void {
-    if (this.growTimer || this.destroyed || this.queued === 0) return;
+    if (this.growTimer || this.destroyed || this.size === 0) return;
     this.growTimer = setTimeout(() => {
       this.growTimer = null;
       this.pump();
@@ -113,15 +263,10 @@ export class ConnectionSet {
 
   /** Serves waiters from idle connections, then from new ones (within the caps). */
   private pump(): void {
-    while (this.head < this.queue.length) {
-      const c = this.idle.pop() ?? this.open();
+    while (this.size > 0) {
+      const c = this.popIdle() ?? this.open();
       if (!c) return;
-      const w = this.next();
-      if (!w) {
-        this.idle.push(c);
-        return;
-      }
-      w.use(c);
+      this.owner.start(c, this.dropOldest());
     }
   }
 }

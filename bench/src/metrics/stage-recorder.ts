@@ -102,6 +102,11 @@ export class StageRecorder {
     this.bytesSent += bytes;
   }
 
+  /** Bytes written for a request counted as sent before (the open model writes when a connection is free). */
+  onBytesSent(bytes: number): void {
+    this.bytesSent += bytes;
+  }
+
   /**
    * One answer. `latencyUs` per the model (see `latency`); `serviceUs` only in the open model. `twirpCode` is
    * `ok` for 2xx, else the code from the error body (see twirp-code.ts). `atMs` (ms from the stage start: the

@@ -20,6 +20,12 @@ export interface TestServerOptions {
   /** Once, when request number `afterRequests` arrives, hold every answer until `ms` have passed. */
   stall?: { afterRequests: number; ms: number };
   /**
+   * Stall for `ms` every `everyMs`: every answer due in a window [t0 + phaseMs + k·everyMs, +ms) is held until
+   * the window's end, t0 being the first request's arrival (the coordinated-omission case of wrk2's README).
+   * Requests that arrive in a window are counted in `counts.stalled`.
+   */
+  periodicStall?: { everyMs: number; ms: number; phaseMs: number };
+  /**
    * Validate JSON bodies like the service does for the bench's invalid requests: a missing or empty `property`
    * is answered invalid_argument, an unparseable body malformed (only for requests the error mix left ok).
    */
@@ -42,6 +48,8 @@ export interface TestServerCounts {
   byCode: Record<string, number>;
   byStatus: Record<string, number>;
   hangUps: number;
+  /** requests that arrived during a periodic stall */
+  stalled: number;
   connections: number;
   /** Request body bytes received. */
   bytesReceived: number;
@@ -62,7 +70,18 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const errors = opts.errors ?? [];
   const keep = Math.max(0, Math.min(opts.keep ?? 200, 10_000));
   const counts: TestServerCounts = {
-    requests: 0, byCode: {}, byStatus: {}, hangUps: 0, connections: 0, bytesReceived: 0, recent: [],
+    requests: 0, byCode: {}, byStatus: {}, hangUps: 0, stalled: 0, connections: 0, bytesReceived: 0, recent: [],
+  };
+  let firstAt = -1;
+  /** When the periodic stall holds a request arriving now until (performance.now() ms), or 0 when it does not. */
+  const periodicHold = (now: number): number => {
+    const ps = opts.periodicStall;
+    if (!ps) return 0;
+    if (firstAt < 0) firstAt = now;
+    const t = now - firstAt - ps.phaseMs;
+    if (t < 0) return 0;
+    const into = t % ps.everyMs;
+    return into < ps.ms ? now + (ps.ms - into) : 0;
   };
   let stallUntil = 0;
   const timers = new Set<NodeJS.Timeout>();
@@ -114,7 +133,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
         }
       }
       const hangUp = opts.hangUpEvery !== undefined && opts.hangUpEvery > 0 && n % opts.hangUpEvery === 0;
-      const delay = Math.max(latencyMs, stallUntil - Date.now());
+      const now = performance.now();
+      const holdUntil = periodicHold(now);
+      if (holdUntil > 0) counts.stalled++;
+      const delay = Math.max(latencyMs, stallUntil - Date.now(), holdUntil - now);
       later(delay, () => {
         if (hangUp) {
           counts.hangUps++;
