@@ -201,9 +201,13 @@ function compareMetric(metric: MetricName, a: Obj, b: Obj, sa: Second[], sb: Sec
     change.verdict = point === 0 ? 'within noise' : 'changed';
     return change;
   }
+  // Both tests must agree before a change counts: the bootstrap interval excludes no change, and the rank test
+  // rejects "same distribution" at the same level. A handful of seconds gives the percentile bootstrap too few
+  // distinct resamples to be trusted alone (it comes out too narrow); the rank test's exact p stays honest there.
   const floor = scale === 'absolute' ? o.minErrorRateEffect : o.minEffect;
-  const up = interval.lo > 0 && point! >= floor;
-  const down = interval.hi < 0 && point! <= -floor;
+  const ranked = change.p === null || change.p < 1 - o.confidence;
+  const up = interval.lo > 0 && point! >= floor && ranked;
+  const down = interval.hi < 0 && point! <= -floor && ranked;
   if (!up && !down) change.verdict = 'within noise';
   else change.verdict = (up && BETTER[metric] === 'lower') || (down && BETTER[metric] === 'higher') ? 'regression' : 'improvement';
   return change;

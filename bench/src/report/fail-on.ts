@@ -1,6 +1,7 @@
 // `--fail-on` gates for `bench compare`: "p99 > +10%", "achieved_rate < -5%", "error_rate > +0.5pp",
 // "p99 > +20ms", optionally for one stage ("hold:p99 > +10%"). Parsed once at the edge; a gate is crossed by a
-// stage whose change is past the bound AND distinguishable from noise (its 95% interval excludes no change),
+// stage whose change is past the bound AND distinguishable from noise (its 95% interval excludes no change and
+// the rank test's p is below 0.05),
 // so CI fails on regressions and not on a noisy machine. Without per-second data the change alone decides,
 // and the result says so.
 import type { Comparison, MetricChange, MetricName } from './compare-runs';
@@ -83,8 +84,10 @@ export function evaluateFailOn(gates: FailOn[], cmp: Comparison): FailOnResult[]
         out.push({ gate, stage: s.name, change: c.value, crossed: past(gate.op, c.value, gate.value), basis: 'point (no per-second data)' });
         continue;
       }
-      // Past the bound, and the interval says the change is real in that direction.
-      const real = gate.op === '>' || gate.op === '>=' ? c.lo > 0 : c.hi < 0;
+      // Past the bound, and the change is real in that direction: the interval excludes no change and the rank
+      // test agrees (the same two tests as the verdict).
+      const ranked = m.p === null || m.p < 1 - cmp.options.confidence;
+      const real = (gate.op === '>' || gate.op === '>=' ? c.lo > 0 : c.hi < 0) && ranked;
       out.push({ gate, stage: s.name, change: c.value, crossed: past(gate.op, c.value, gate.value) && real, basis: 'interval' });
     }
   }

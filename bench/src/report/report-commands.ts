@@ -30,8 +30,9 @@ export const COMPARE_HELP = `Usage: npm run bench -- compare BASE NEW [--html FI
 
 Compares two runs stage by stage (matched by name): achieved rate, p50, p99, error rate and rows per flush, each
 with a verdict that accounts for noise: a bootstrap over each stage's per-second values gives a 95% interval
-around the change; "regression" or "improvement" when the interval excludes no change and the change is at least
---min-effect (default 5%; error rate: 0.1 percentage points), "within noise" otherwise.
+around the change, a Mann-Whitney rank test over the same seconds a p-value; "regression" or "improvement" when
+the interval excludes no change, p < 0.05 and the change is at least --min-effect (default 5%; error rate: 0.1
+percentage points), "within noise" otherwise.
 BASE and NEW are summary.json files or run folders.
 
   --html FILE        also write the comparison as a self-contained HTML page with both runs' charts
