@@ -1,13 +1,17 @@
-// The run: stages in sequence, each one bracketed by /metrics scrapes (and row counts with MYSQL_URL), events to
-// the outputs, thresholds at every stage's end and for the run at the end, abortOnFail, and the summary. The run
-// never prints: everything a person sees goes through the outputs (autocannon's run/printResult split).
-import { SCHEMA_VERSION, type Profile, type RunInfo, type StageInfo, type StageResult, type StageSpec, type Summary, type ThresholdResult } from './types';
+// One run of a profile against one target: stages in sequence, each one bracketed by /metrics scrapes (and row
+// counts with MYSQL_URL), events to the outputs, thresholds at every stage's end and for the run at the end,
+// abortOnFail, and the run's summary. The run never prints and never starts or stops the outputs: whoever composes
+// runs (commands/run.ts, apm-ab.ts) starts them once, and finishes and writes the summary once
+// (autocannon's run/printResult split; k6's output Start/Stop around the whole test).
+import { SCHEMA_VERSION, type BenchEvent, type Profile, type RunInfo, type StageInfo, type StageResult, type StageSpec, type Summary, type ThresholdResult } from './types';
 import { gitCommit } from './git-commit';
 import type { StageContext } from './executors/stage-context';
-import { OutputSet } from './outputs/index';
 import { aggregateStages, evaluate, failedEarly, subjectFromSnapshot, subjectFromStage, type Threshold, type ThresholdSubject } from './metrics/thresholds';
-import { diffSnapshots, scrapeMetrics, total, type ServerSnapshot } from './target/server-metrics';
+import { MemorySampler } from './metrics/memory-sampler';
+import { diffSnapshots, scrapeMetrics, type ServerSnapshot } from './target/server-metrics';
 import { correlate } from './target/correlate';
+import { GaugePeaks } from './target/gauge-peaks';
+import { settle } from './target/settle';
 import type { RowCounter } from './target/mysql-rows';
 import { runClosedStage } from './executors/closed';
 import { runOpenStage } from './executors/open';
@@ -24,7 +28,10 @@ export interface RunOptions {
   /** Base URL of the target, e.g. http://127.0.0.1:8080 */
   target: string;
   runId: string;
-  outputs: OutputSet;
+  /** Where the run's events go (an OutputSet the caller has started). */
+  outputs: { add(event: BenchEvent): void };
+  /** When several runs share one set of outputs (--apm-ab), the index of this run's first stage among all of them. */
+  firstStageIndex?: number;
   /** Defaults to the real executors (executors/closed.ts, executors/open.ts). */
   executors?: Executors;
   /** Abort = end the current stage now and run no more (Ctrl-C). */
@@ -41,6 +48,7 @@ export interface RunOptions {
 /** summary.json: the fixed Summary plus what went wrong around the run (scrapes, outputs). */
 export interface RunSummary extends Summary {
   schema_version: number;
+  /** What went wrong around the run; finished (the outputs' failures included) before summary.json is written. */
   warnings: string[];
   /** Set when the run could not finish (an executor failed); the CLI exits 1. */
   error?: string;
@@ -53,49 +61,6 @@ export interface RunSummary extends Summary {
   run_dir?: string;
   /** The bench process's own memory over the run (every 5 s, at most 720 points), to show it stays flat. */
   bench_memory?: { every_s: number; samples: { t_s: number; rss_mb: number; heap_used_mb: number }[] };
-}
-
-/** Samples process memory every `everyMs`; past `max` samples it keeps every other one and doubles the step. */
-export class MemorySampler {
-  readonly samples: { t_s: number; rss_mb: number; heap_used_mb: number }[] = [];
-  private everyMs: number;
-  private readonly t0 = Date.now();
-  private timer: NodeJS.Timeout;
-
-  constructor(everyMs = 5000, private readonly max = 720) {
-    this.everyMs = everyMs;
-    this.sample();
-    this.timer = this.schedule();
-  }
-
-  private schedule(): NodeJS.Timeout {
-    const t = setInterval(() => this.sample(), this.everyMs);
-    t.unref();
-    return t;
-  }
-
-  private sample(): void {
-    const m = process.memoryUsage();
-    const mb = (b: number) => Math.round((b / 1024 / 1024) * 10) / 10;
-    this.samples.push({ t_s: Math.round((Date.now() - this.t0) / 1000), rss_mb: mb(m.rss), heap_used_mb: mb(m.heapUsed) });
-    if (this.samples.length > this.max) {
-      const kept = this.samples.filter((_, i) => i % 2 === 0);
-      this.samples.splice(0, this.samples.length, ...kept);
-      clearInterval(this.timer);
-      this.everyMs *= 2;
-      this.timer = this.schedule();
-    }
-  }
-
-  stop(): { every_s: number; samples: { t_s: number; rss_mb: number; heap_used_mb: number }[] } {
-    this.sample();
-    clearInterval(this.timer);
-    return { every_s: this.everyMs / 1000, samples: this.samples };
-  }
-}
-
-export class RunError extends Error {
-  readonly code = 'BENCH_RUN_FAILED';
 }
 
 const DEFAULT_EXECUTORS: Executors = { closed: runClosedStage, open: runOpenStage };
@@ -124,6 +89,15 @@ export function peakRate(s: StageSpec): number {
   return Math.max(s.rate ?? 0, s.rampTo ?? 0);
 }
 
+/** What the outputs are started with for one run of `profile` (its stages from `firstStageIndex`). */
+export function runInfo(profile: Profile, target: string, runId: string, firstStageIndex = 0): RunInfo {
+  return { runId, profile: profile.name, target, startedAt: Date.now(), stages: stageInfos(profile, firstStageIndex) };
+}
+
+export function stageInfos(profile: Profile, firstStageIndex = 0): StageInfo[] {
+  return profile.stages.map((s, i) => ({ index: firstStageIndex + i, name: s.name, model: s.model, durationMs: s.durationMs }));
+}
+
 export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   const { profile, outputs } = opts;
   const log = opts.log ?? (() => {});
@@ -132,9 +106,8 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
     warnings.push(msg);
     log(obj, msg);
   };
-  const stages: StageInfo[] = profile.stages.map((s, index) => ({ index, name: s.name, model: s.model, durationMs: s.durationMs }));
+  const stages = stageInfos(profile, opts.firstStageIndex);
   const startedAt = Date.now();
-  const runInfo: RunInfo = { runId: opts.runId, profile: profile.name, target: opts.target, startedAt, stages };
   const results: StageResult[] = [];
   const thresholdResults: ThresholdResult[] = [];
   let aborted = false;
@@ -146,7 +119,6 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   let highestHeld: number | null = null;
 
   const memory = new MemorySampler();
-  await outputs.start(runInfo);
   try {
     const executors = opts.executors ?? DEFAULT_EXECUTORS;
     for (const [index, spec] of profile.stages.entries()) {
@@ -276,12 +248,6 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   return summary;
 }
 
-/** Stops outputs (bounded) and records their failures in the summary; kept apart so --apm-ab can merge first. */
-export async function finishOutputs(outputs: OutputSet, summary: RunSummary): Promise<void> {
-  await outputs.stop(summary);
-  summary.warnings.push(...outputs.warnings.filter((w) => !summary.warnings.includes(w)));
-}
-
 async function runStage(
   executors: Executors, spec: StageSpec, info: StageInfo, opts: RunOptions, thresholds: Threshold[],
 ): Promise<{ result: StageResult; endedEarlyBy?: string }> {
@@ -321,73 +287,4 @@ async function runStage(
   }
 }
 
-/**
- * Gauges (pool connections in use, requests waiting for a connection, write buffer depth) say most at their
- * peak, which two scrapes around a stage miss. Sample /metrics about once a second during the stage, one
- * scrape at a time (each bounded), and keep the maxima.
- */
-class GaugePeaks {
-  readonly max: Record<string, number> = {};
-  samples = 0;
-  private readonly timer: NodeJS.Timeout;
-  private inFlight: Promise<void> | null = null;
 
-  constructor(private readonly target: string, everyMs = 1000) {
-    this.timer = setInterval(() => {
-      if (this.inFlight) return;
-      this.inFlight = scrapeMetrics(this.target, Math.min(everyMs, 2000))
-        .then((snap) => {
-          this.samples++;
-          for (const [k, v] of Object.entries(snap.gauges)) if (Number.isFinite(v)) this.max[k] = Math.max(this.max[k] ?? v, v);
-        })
-        .catch(() => undefined)
-        .finally(() => { this.inFlight = null; });
-    }, everyMs);
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.inFlight;
-  }
-}
-
-/**
- * The server records a request once it has answered it, a hair after the client may have seen the answer, and
- * requests the client gave up on (timeouts, connections cut at the stage's end) may still be in a flush. So
- * re-scrape (bounded by settleMs) until the server has answered at least every request the client saw answered
- * and then either every request sent or nothing changed for three scrapes in a row; with MYSQL_URL, also until
- * the rows counted match the server's pageview_rows_committed_total (the row count is taken after the scrape, so
- * a write that lands in between shows up as rows ahead of the counter).
- */
-async function settle(
-  opts: RunOptions, before: ServerSnapshot, mark: number | null, client: StageResult,
-): Promise<{ snap: ServerSnapshot; rows?: number; rowsError?: string }> {
-  const deadline = Date.now() + (opts.settleMs ?? 5000);
-  let prev: string | null = null;
-  let stable = 0;
-  for (;;) {
-    const snap = await scrapeMetrics(opts.target);
-    let rows: number | undefined;
-    let rowsError: string | undefined;
-    if (opts.rows && mark !== null) {
-      try {
-        rows = await opts.rows.countSince(mark);
-      } catch (e) {
-        rowsError = (e as Error).message;
-      }
-    }
-    const d = diffSnapshots(before, snap);
-    const answered = total(d.pushes ?? d.http);
-    const accepted = (d.pushes ?? d.http ?? {}).ok ?? 0;
-    const committed = d.counters.rows_committed;
-    const key = `${answered}/${accepted}/${rows ?? ''}/${committed ?? ''}`;
-    stable = key === prev ? stable + 1 : 0;
-    prev = key;
-    const caughtUp = answered >= client.counts.completed;
-    const allAccounted = answered >= client.counts.sent;
-    const rowsMatch = rows === undefined || (committed !== undefined ? rows === committed : d.pushes === null || rows >= accepted);
-    if (caughtUp && rowsMatch && (allAccounted || stable >= 2)) return { snap, rows, rowsError };
-    if (Date.now() >= deadline) return { snap, rows, rowsError };
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}

@@ -206,11 +206,17 @@ export type BenchEvent =
 /**
  * Every output (console, json, prometheus remote write, grafana annotations, ...) implements this.
  * `add` is called on the runner's hot path: it must return at once and never throw; slow work is queued
- * (bounded) and done in the background. `stop` flushes and resolves within a bounded time.
+ * (bounded) and done in the background. `stop` flushes and resolves within a bounded time, with what it could not
+ * deliver (e.g. "12 of 40 batches were not delivered"), which joins summary.warnings.
  */
 export interface Output {
   readonly name: string;
+  /**
+   * Set on the outputs that write or print the summary (summary.json, the console table): they are stopped after
+   * every other output, so the summary they get is finished, the others' failures included.
+   */
+  readonly writesSummary?: boolean;
   start(run: RunInfo): Promise<void>;
   add(event: BenchEvent): void;
-  stop(summary: Summary): Promise<void>;
+  stop(summary: Summary): Promise<void | string[]>;
 }

@@ -7,8 +7,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startTestServer, type TestServer } from './support/test-server';
-import { parseArgs } from '../src/cli';
+import { parseRunArgs as parseArgs } from '../src/commands/run';
 import { runCli, type CliRun } from './support/run-cli';
+import { freePort } from '../src/target/service-process';
+import { commandNames, loadCommand, main } from '../src/cli';
+import type { Io } from '../src/command';
 
 const ROOT = resolve(__dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'bench-cli-'));
@@ -64,6 +67,37 @@ test('parseArgs collects every problem and reads every flag', () => {
   assert.equal(parseArgs([]).args.profile, 'smoke');
 });
 
+function captured(): { io: Io; out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, io: { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), stderrIsTTY: false, env: {}, cwd: dir } };
+}
+
+test('commands: one file each in bench/src/commands/, found by name; run is the default; an unknown one is exit 2', async () => {
+  const names = commandNames();
+  assert.ok(names.includes('run'), names.join(', '));
+  for (const n of names) {
+    const c = loadCommand(n);
+    assert.equal(c.name, n);
+    assert.ok(c.summary.length > 0 && c.help().length > 0, n);
+  }
+  const unknown = captured();
+  assert.equal(await main(['bogus', '--profile', 'smoke'], unknown.io), 2);
+  assert.match(unknown.err.join(''), /^bench: 1 problem\(s\), nothing was run:\n {2}- unknown command "bogus" \(commands: .*run.*\)/);
+  // `run` named or not: the same command, the same usage errors
+  for (const argv of [['--rate', '0'], ['run', '--rate', '0']]) {
+    const c = captured();
+    assert.equal(await main(argv, c.io), 2);
+    assert.match(c.err.join(''), /--rate must be a number > 0/);
+  }
+  const help = captured();
+  assert.equal(await main(['--help'], help.io), 0);
+  assert.match(help.out.join(''), /Usage: npm run bench -- \[run\][\s\S]*\nCommands .*:\n( {2}\S.*\n)* {2}run +run a profile/);
+  const runHelp = captured();
+  assert.equal(await main(['run', '-h'], runHelp.io), 0);
+  assert.equal(runHelp.out.join(''), loadCommand('run').help());
+});
+
 test('--help lists every flag and exits 0', async () => {
   const r = await cli(['--help']);
   assert.equal(r.code, 0, r.stderr);
@@ -95,8 +129,9 @@ test('all thresholds held: exit 0, summary.json has the documented shape, --json
   servers.push(srv);
   const out = join(dir, 'pass');
   // Both extra outputs point at a closed port: they fail on their own, the run does not.
+  const closed = await freePort();
   const r = await cli(['--profile', writeProfile('pass', TWO_STAGES), '--target', srv.url, '--out', out, '--json', '--no-scrape',
-    '--prometheus-rw', 'http://127.0.0.1:1/api/v1/write', '--grafana', 'http://127.0.0.1:1']);
+    '--prometheus-rw', `http://127.0.0.1:${closed}/api/v1/write`, '--grafana', `http://127.0.0.1:${closed}`]);
   assert.equal(r.code, 0, r.stderr);
   const printed = JSON.parse(r.stdout);
   const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
@@ -106,6 +141,9 @@ test('all thresholds held: exit 0, summary.json has the documented shape, --json
   assert.equal(s.profile, 'pass');
   assert.equal(s.target, srv.url);
   assert.equal(s.passed, true);
+  // the outputs that failed are in summary.json: it is written after every other output has stopped
+  assert.ok(s.warnings.some((w: string) => /^output prometheus: \d+ of \d+ batches .*not delivered.*ECONNREFUSED/.test(w)), s.warnings.join('\n'));
+  assert.ok(s.warnings.some((w: string) => /^output grafana: \d+ of \d+ annotations were not posted.*ECONNREFUSED/.test(w)), s.warnings.join('\n'));
   for (const t of s.thresholds) assert.deepEqual(Object.keys(t).sort(), ['expr', 'passed', 'stage', 'value']);
   assert.equal(s.stages.length, 2);
   for (const st of s.stages) {

@@ -2,7 +2,10 @@
 // for the run, abortOnFail, breakpoint reporting, interruption, and outputs that misbehave.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { runProfile, finishOutputs, MemorySampler } from '../src/run';
+import { runInfo, runProfile, type RunSummary } from '../src/run';
+import { prometheusRemoteWriteOutput } from '../src/outputs/prometheus-remote-write';
+import { freePort } from '../src/target/service-process';
+import { MemorySampler } from '../src/metrics/memory-sampler';
 import { OutputSet } from '../src/outputs/index';
 import { validateProfile } from '../src/profiles/validate';
 import { startTestServer, type TestServer } from './support/test-server';
@@ -45,8 +48,9 @@ test('stages run in order with ramps, events bracket each stage, thresholds are 
   });
   const rec = recorder();
   const outputs = new OutputSet([rec.output]);
+  await outputs.start(runInfo(p, srv.url, 'r1'));
   const summary = await runProfile({ profile: p, target: srv.url, runId: 'r1', outputs });
-  await finishOutputs(outputs, summary);
+  await outputs.stop(summary);
 
   assert.deepEqual(summary.stages.map((s) => s.name), ['closed-fixed', 'closed-ramp', 'open-ramp']);
   assert.deepEqual(summary.stages.map((s) => s.model), ['closed', 'closed', 'open']);
@@ -180,13 +184,36 @@ test('an output that throws or hangs is switched off; the run and the other outp
   const hanger: Output = { name: 'hanger', start: async () => {}, add: () => {}, stop: () => new Promise(() => {}) };
   const failsToStart: Output = { name: 'nostart', start: async () => { throw new Error('no'); }, add: () => {}, stop: async () => {} };
   const outputs = new OutputSet([thrower, hanger, failsToStart, rec.output], { stopTimeoutMs: 200 });
+  await outputs.start(runInfo(p, srv.url, 'r5'));
   const summary = await runProfile({ profile: p, target: srv.url, runId: 'r5', outputs, scrape: false });
-  await finishOutputs(outputs, summary);
+  await outputs.stop(summary);
   assert.equal(summary.stages.length, 2);
   assert.equal(rec.events.filter((e) => e.type === 'stage-end').length, 2);
   for (const [name, phase] of [['thrower', 'add'], ['hanger', 'stop'], ['nostart', 'start']]) {
     assert.ok(summary.warnings.some((w) => w.startsWith(`output ${name} failed in ${phase}`)), summary.warnings.join('\n'));
   }
+});
+
+test('the summary is finished before it is written: an output that fails to deliver is in the summary its writers get', async () => {
+  const srv = await server();
+  const p = profile({ stages: [{ name: 'only', duration: '1500ms', rate: 20 }] });
+  const closed = await freePort(); // nothing listens here
+  const silent = { warn() {}, info() {} };
+  const remoteWrite = prometheusRemoteWriteOutput({ url: `http://127.0.0.1:${closed}/api/v1/write`, intervalMs: 200, timeoutMs: 300, logger: silent });
+  const written: string[][] = [];
+  const writer: Output = {
+    name: 'writer', writesSummary: true, start: async () => {}, add: () => {},
+    stop: async (s) => { written.push([...(s as RunSummary).warnings]); },
+  };
+  const outputs = new OutputSet([writer, remoteWrite]);
+  await outputs.start(runInfo(p, srv.url, 'r10'));
+  const summary = await runProfile({ profile: p, target: srv.url, runId: 'r10', outputs, scrape: false });
+  await outputs.stop(summary);
+  assert.equal(written.length, 1, 'the writer got the summary once');
+  const failure = written[0]!.find((w) => w.startsWith('output prometheus: '));
+  assert.ok(failure, written[0]!.join('\n'));
+  assert.match(failure, /^output prometheus: (\d+) of \1 batches \(\d+ samples\) were not delivered to .* \(last error: ECONNREFUSED\)$/);
+  assert.deepEqual(summary.warnings, written[0]);
 });
 
 test('a target that rejects nearly everything as invalid_argument gets a warning naming the likely cause', async () => {

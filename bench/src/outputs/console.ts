@@ -23,6 +23,7 @@ export function consoleOutput(opts: ConsoleOutputOptions): Output {
   };
   return {
     name: 'console',
+    writesSummary: true,
     async start(r: RunInfo) {
       run = r;
     },

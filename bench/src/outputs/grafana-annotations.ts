@@ -196,8 +196,8 @@ export function grafanaAnnotationsOutput(opts: GrafanaAnnotationsOptions): Grafa
       }
     },
 
-    async stop(summary: Summary): Promise<void> {
-      if (stopping || !run) return;
+    async stop(summary: Summary): Promise<string[]> {
+      if (stopping || !run) return [];
       stopping = true;
       const endedAt = Date.parse(summary.ended_at);
       const end = Number.isFinite(endedAt) ? endedAt : Date.now();
@@ -219,8 +219,12 @@ export function grafanaAnnotationsOutput(opts: GrafanaAnnotationsOptions): Grafa
       });
       await sender.drain(2 * timeoutMs);
       const tally = { url: endpoint.href, posted: stats.posted, failed: stats.failed, lastError: stats.lastError };
-      if (stats.failed > 0) log.warn(tally, 'grafana annotations finished with failures');
-      else log.info(tally, 'grafana annotations posted');
+      if (stats.failed === 0) {
+        log.info(tally, 'grafana annotations posted');
+        return [];
+      }
+      log.warn(tally, 'grafana annotations finished with failures');
+      return [`${stats.failed} of ${stats.posted + stats.failed} annotations were not posted to ${endpoint.href} (last error: ${stats.lastError})`];
     },
 
     stats(): GrafanaAnnotationsStats {

@@ -1,6 +1,7 @@
 // Outputs are isolated from the run and from each other: one that throws is switched off (with a warning) and
 // the rest carry on; `start` and `stop` are bounded, so one that hangs cannot stall the run's end. The runner
-// only ever talks to an OutputSet.
+// only ever talks to an OutputSet. `stop` is where a summary is finished: the other outputs stop first, their
+// failures join summary.warnings, and only then do the outputs that write the summary get it (written once).
 import type { BenchEvent, Output, RunInfo, Summary } from '../types';
 
 export interface OutputSetOptions {
@@ -41,13 +42,18 @@ export class OutputSet {
     }
   }
 
-  async stop(summary: Summary): Promise<void> {
-    await Promise.all(
-      [...this.live].map(async (o) => {
-        const r = await bounded(() => o.stop(summary), this.opts.stopTimeoutMs ?? 15_000);
+  async stop(summary: Summary & { warnings: string[] }): Promise<void> {
+    const stopAll = (outputs: Output[]) => Promise.all(
+      outputs.map(async (o) => {
+        let reported: void | string[] = undefined;
+        const r = await bounded(async () => { reported = await o.stop(summary); }, this.opts.stopTimeoutMs ?? 15_000);
         if (r !== null) this.fail(o, 'stop', r);
+        for (const p of (reported as void | string[]) ?? []) this.warnings.push(`output ${o.name}: ${p}`);
       }),
     );
+    await stopAll(this.live.filter((o) => !o.writesSummary));
+    summary.warnings.push(...this.warnings.filter((w) => !summary.warnings.includes(w)));
+    await stopAll(this.live.filter((o) => o.writesSummary));
   }
 
   private fail(o: Output, phase: 'start' | 'add' | 'stop', message: string): void {

@@ -17,6 +17,7 @@ export interface JsonOutputOptions {
 export function jsonOutput(opts: JsonOutputOptions): Output {
   return {
     name: 'json',
+    writesSummary: true,
     async start(_run: RunInfo) {},
     add(_event: BenchEvent) {},
     async stop(summary: Summary) {

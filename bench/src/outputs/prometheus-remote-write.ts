@@ -473,8 +473,8 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
       }
     },
 
-    async stop(_summary: Summary): Promise<void> {
-      if (stopping) return;
+    async stop(_summary: Summary): Promise<string[]> {
+      if (stopping) return [];
       stopping = true;
       if (timer) clearInterval(timer);
       for (const st of stages.values()) st.ended = true;
@@ -482,8 +482,13 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
       // Bounded: wait for the queue to drain, at most twice the request timeout, then abort what is left.
       await sender.drain(2 * timeoutMs);
       const tally = { url: url.href, ...stats };
-      if (stats.batchesDropped > 0) log.warn(tally, 'remote write finished with dropped batches');
-      else log.info(tally, 'remote write finished');
+      if (stats.batchesDropped === 0) {
+        log.info(tally, 'remote write finished');
+        return [];
+      }
+      log.warn(tally, 'remote write finished with dropped batches');
+      return [`${stats.batchesDropped} of ${stats.batchesSent + stats.batchesDropped} batches (${stats.samplesDropped} samples) ` +
+        `were not delivered to ${url.href} (last error: ${stats.lastError})`];
     },
 
     stats(): RemoteWriteStats {

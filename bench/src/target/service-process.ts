@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { APM_PRELOAD, serviceNodeArgs } from '../../../service/src/launch';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
@@ -35,8 +35,32 @@ export class ServiceStartError extends Error {
 export interface ServiceProcess {
   url: string;
   pid: number;
+  /** Where its output went. */
+  logFile: string;
   /** SIGTERM, wait up to stopTimeoutMs, then SIGKILL. Resolves with how it ended. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>;
+}
+
+/** summary.service: where the self-started service's log is and how it stopped (a clean drain exits 0). */
+export interface ServiceReport {
+  log: string;
+  store: 'mysql' | 'memory';
+  exit_code: number | null;
+  signal: string | null;
+  killed: boolean;
+}
+
+/** Stops the service; a stop other than a clean drain is a warning for the summary. */
+export async function stopService(svc: ServiceProcess, mysqlUrl: string | undefined): Promise<{ report: ServiceReport; warning?: string }> {
+  const how = await svc.stop();
+  const report: ServiceReport = {
+    log: svc.logFile, store: mysqlUrl ? 'mysql' : 'memory', exit_code: how.code, signal: how.signal, killed: how.killed,
+  };
+  if (how.code === 0) return { report };
+  return {
+    report,
+    warning: `the service did not stop cleanly (exit ${how.code}, signal ${how.signal}${how.killed ? ', killed after the stop timeout' : ''}); see ${basename(svc.logFile)}`,
+  };
 }
 
 const live = new Set<ChildProcess>();
@@ -119,7 +143,7 @@ export async function startService(opts: ServiceOptions): Promise<ServiceProcess
     try {
       const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
       await res.body?.cancel();
-      if (res.status === 200) return { url, pid: child.pid!, stop };
+      if (res.status === 200) return { url, pid: child.pid!, logFile: opts.logFile, stop };
       lastProblem = `/readyz answered ${res.status}`;
     } catch (e) {
       lastProblem = (e as Error).message;
