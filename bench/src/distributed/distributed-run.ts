@@ -45,8 +45,8 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
       if (!(e instanceof CoordinatorError)) throw e;
       notReady = e.message;
     }
-    // Not ready: the run still goes through run.ts (outputs start and stop, summary.json is written) and ends
-    // at its first stage with the reason as its error.
+    // Not ready: the run still goes through run.ts (so its caller finishes and writes a summary) and ends at its
+    // first stage with the reason as its error.
     const executor = notReady !== null
       ? async (): Promise<StageResult> => { throw new CoordinatorError('BENCH_WORKERS_NOT_READY', notReady!); }
       : coordinator.executor;
