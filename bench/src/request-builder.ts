@@ -1,7 +1,8 @@
 // Builds Push requests: bodies drawn from a wide, seeded key space (so no cache can flatter the service and two
 // runs with the same seed send the same sequence), an optional share of deliberately invalid requests, and the
 // headers every request carries: a fresh W3C `traceparent` (https://www.w3.org/TR/trace-context/#traceparent-header),
-// `x-bench-run` and `x-bench-stage`. `nextRaw()` gives the whole HTTP/1.1 request as one buffer for clients that
+// `x-bench-run`, `x-bench-stage`, and an `Idempotency-Key` of its own (a random prefix per builder and a counter), so
+// the rows of a run can be checked for duplicates (target/mysql-rows.ts). `nextRaw()` gives the whole HTTP/1.1 request as one buffer for clients that
 // write to sockets themselves (the closed-model executor through autocannon); `next()` gives body and headers.
 import crypto from 'node:crypto';
 import path from 'node:path';
@@ -123,6 +124,11 @@ export class RequestBuilder {
   private jsonInvalidPrefix: Buffer | null = null;
   /** Byte offset of the traceparent value in the buffer `nextRaw` returned last (its trace id starts 3 bytes in). */
   lastTraceOffset = 0;
+  /** Idempotency keys: unique per builder (random prefix) and per request (counter). */
+  private readonly keyPrefix: string;
+  /** "\r\nIdempotency-Key: <prefix>-" as bytes; the counter in base 36 follows it. */
+  private readonly keyHead: Buffer;
+  private keySeq = 0;
 
   /** `spec` comes from a validated profile (profiles/validate.ts) and is taken as it is. */
   constructor(private readonly spec: RequestSpec, opts: RequestBuilderOptions) {
@@ -135,6 +141,24 @@ export class RequestBuilder {
     this.runId = headerValue(opts.runId);
     this.stage = headerValue(opts.stage);
     if (spec.contentType === 'protobuf') pushRequest();
+    this.keyPrefix = this.ids.hex(8);
+    this.keyHead = Buffer.from(`\r\nIdempotency-Key: ${this.keyPrefix}-`);
+  }
+
+  /** The next request's Idempotency-Key: 16 hex digits, a dash, the request's number in base 36. */
+  private nextKey(): string {
+    return `${this.keyPrefix}-${(this.keySeq++).toString(36)}`;
+  }
+
+  /** The key header (without its line end) at `at`, for the next request; returns the offset after it. */
+  private writeKey(buf: Buffer, at: number): number {
+    buf.set(this.keyHead, at);
+    return writeBase36(buf, at + this.keyHead.length, this.keySeq++);
+  }
+
+  /** Bytes writeKey will write for the next request. */
+  private keyBytes(): number {
+    return this.keyHead.length + base36Count(this.keySeq);
   }
 
   /** Draws the next body. Invalid requests have an empty `property` (the service must answer invalid_argument). */
@@ -173,6 +197,7 @@ export class RequestBuilder {
         traceparent: tp.value,
         'x-bench-run': this.runId,
         'x-bench-stage': this.stage,
+        'idempotency-key': this.nextKey(),
       },
     };
   }
@@ -196,10 +221,10 @@ export class RequestBuilder {
       const id = 1 + Math.floor(r() * this.spec.ids);
       const prefix = invalid ? this.jsonInvalidPrefix! : this.jsonPrefixes![pi];
       const bodyLen = prefix.length + digitCount(section) + JSON_ID.length + digitCount(id) + 1;
-      const total = headBytes.length + TRACEPARENT_LEN + CL_HEAD.length + digitCount(bodyLen) + 4 + bodyLen;
+      const total = headBytes.length + TRACEPARENT_LEN + this.keyBytes() + CL_HEAD.length + digitCount(bodyLen) + 4 + bodyLen;
       const buf = Buffer.allocUnsafe(total);
       buf.set(headBytes, 0);
-      let at = this.writeTraceparent(buf, headBytes.length);
+      let at = this.writeKey(buf, this.writeTraceparent(buf, headBytes.length));
       buf.set(CL_HEAD, at);
       at = writeUint(buf, at + CL_HEAD.length, bodyLen);
       buf[at++] = 13; buf[at++] = 10; buf[at++] = 13; buf[at++] = 10;
@@ -211,10 +236,10 @@ export class RequestBuilder {
       return buf;
     }
     const { body } = this.nextBody();
-    const total = headBytes.length + TRACEPARENT_LEN + CL_HEAD.length + digitCount(body.length) + 4 + body.length;
+    const total = headBytes.length + TRACEPARENT_LEN + this.keyBytes() + CL_HEAD.length + digitCount(body.length) + 4 + body.length;
     const buf = Buffer.allocUnsafe(total);
     buf.set(headBytes, 0);
-    let at = this.writeTraceparent(buf, headBytes.length);
+    let at = this.writeKey(buf, this.writeTraceparent(buf, headBytes.length));
     buf.set(CL_HEAD, at);
     at = writeUint(buf, at + CL_HEAD.length, body.length);
     buf[at++] = 13; buf[at++] = 10; buf[at++] = 13; buf[at++] = 10;
@@ -261,6 +286,26 @@ function digitCount(n: number): number {
   let d = 1;
   while (n >= 10) { n = Math.floor(n / 10); d++; }
   return d;
+}
+
+const BASE36 = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz');
+
+function base36Count(n: number): number {
+  let d = 1;
+  while (n >= 36) { n = Math.floor(n / 36); d++; }
+  return d;
+}
+
+/** Writes the non-negative integer `n` in base 36 (as Number#toString(36)) at `at`; returns the offset after it. */
+function writeBase36(buf: Buffer, at: number, n: number): number {
+  const end = at + base36Count(n);
+  let i = end;
+  do {
+    const q = Math.floor(n / 36);
+    buf[--i] = BASE36[n - q * 36]!;
+    n = q;
+  } while (n > 0);
+  return end;
 }
 
 /** Writes the non-negative integer `n` in decimal at `at`; returns the offset after it. */

@@ -168,7 +168,16 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
           warn({ err: settled.rowsError, stage: spec.name }, `row count after stage ${spec.name} failed: ${settled.rowsError}`);
         }
         if (settled) {
-          result.server = correlate({ client: result, delta: diffSnapshots(before, settled.snap), rowsWritten: settled.rows });
+          let duplicateRows: number | undefined;
+          if (opts.rows && mark !== null && settled.rows !== undefined) {
+            try {
+              const keys = await opts.rows.keysSince(mark);
+              if (keys !== undefined) duplicateRows = keys.keyed - keys.distinct;
+            } catch (e) {
+              warn({ err: (e as Error).message, stage: spec.name }, `duplicate count after stage ${spec.name} failed: ${(e as Error).message}`);
+            }
+          }
+          result.server = correlate({ client: result, delta: diffSnapshots(before, settled.snap), rowsWritten: settled.rows, duplicateRows });
           if (peaks && Object.keys(peaks.max).length > 0) {
             result.server.extra ??= {};
             for (const [k, v] of Object.entries(peaks.max)) result.server.extra[`${k}_peak`] = v;

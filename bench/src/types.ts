@@ -101,6 +101,8 @@ export interface ServerStageCounts {
   by_twirp_code: Record<string, number>;
   /** rows in `incoming` written during the stage, when the bench can reach the database. */
   rows_written?: number;
+  /** of those, rows that repeat another row's idempotency key (a Push stored twice; 0 when all is well). */
+  rows_duplicated?: number;
   /** Human-readable disagreements between client and server counts (empty when they agree). */
   disagreements: string[];
   /** Any other server-side figures worth putting next to the client's (pool, batches, ...). */

@@ -102,3 +102,19 @@ test('a restarted server (counter reset) uses the after value as the delta', () 
   const d = diffSnapshots(snapshotFromText(metrics(500, 0, 0, 500)), snapshotFromText(metrics(20, 0, 0, 20)));
   assert.equal(d.pushes?.ok, 20);
 });
+
+test('rows of deadline_exceeded answers are within tolerance (their outcome is unknown); duplicated keys are not', () => {
+  const before = snapshotFromText(metrics(0, 0, 0, 0));
+  const text = (rows: number) =>
+    `${metrics(90, 0, 0, rows, 100)}pageview_pushes_total{result="rejected",twirp_code="deadline_exceeded"} 10\n`;
+  const c = client({ sent: 100, completed: 100, ok: 90, errors: 10 }, { ok: 90, deadline_exceeded: 10 });
+  // 6 of the 10 unconfirmed writes did commit: no disagreement, and none about duplicates when there are none.
+  const fine = correlate({ client: c, delta: diffSnapshots(before, snapshotFromText(text(96))), rowsWritten: 96, duplicateRows: 0 });
+  assert.deepEqual(fine.disagreements, []);
+  assert.equal(fine.rows_duplicated, 0);
+  // More rows than ok + unknown outcomes: something was stored that nobody sent.
+  const over = correlate({ client: c, delta: diffSnapshots(before, snapshotFromText(text(101))), rowsWritten: 101 });
+  assert.ok(over.disagreements.some((m) => m.startsWith('rows written: server 101 > client ok 90 + 10')), over.disagreements.join('\n'));
+  const dup = correlate({ client: c, delta: diffSnapshots(before, snapshotFromText(text(92))), rowsWritten: 92, duplicateRows: 2 });
+  assert.ok(dup.disagreements.includes("2 row(s) repeat another row's idempotency key: a Push was stored twice"), dup.disagreements.join('\n'));
+});

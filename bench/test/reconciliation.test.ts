@@ -54,6 +54,8 @@ test('client counts == server counts == rows written, stage by stage, with inval
     // every acknowledged push is a row; the table and the server's commit counter agree exactly; a row beyond
     // the server's accepted count can only be a push whose caller hung up (closed model, cut at the stage's end)
     assert.equal(s.rows_written, s.extra?.rows_committed, st.name);
+    // every request carried its own Idempotency-Key: no row repeats one
+    assert.equal(s.rows_duplicated, 0, st.name);
     assert.ok(s.rows_written! >= accepted && s.rows_written! <= accepted + unknown, `${st.name}: rows ${s.rows_written}, accepted ${accepted}`);
     assert.ok(accepted >= st.counts.ok && accepted <= st.counts.ok + unknown, `${st.name}: accepted ${accepted}, ok ${st.counts.ok}, unknown ${unknown}`);
     assert.ok(s.requests >= st.counts.completed && s.requests <= st.counts.completed + unknown, st.name);
@@ -74,8 +76,10 @@ test('client counts == server counts == rows written, stage by stage, with inval
   assert.equal(open.server!.rows_written, open.counts.ok);
   assert.equal(open.server!.by_twirp_code.ok, open.counts.ok);
   // and the table holds exactly what the stages say was written
-  const [[count]] = await db.sql('SELECT COUNT(*) FROM test.incoming') as [[string]];
+  const [[count, keyed, distinct]] = await db.sql('SELECT COUNT(*), COUNT(idempotency_key), COUNT(DISTINCT idempotency_key) FROM test.incoming') as [[string, string, string]];
   assert.equal(Number(count), rowsTotal);
+  assert.equal(Number(keyed), rowsTotal, 'every row carries the key its request was sent with');
+  assert.equal(Number(distinct), rowsTotal);
   assert.ok(rowsTotal >= acceptedTotal);
   assert.match(readFileSync(join(out, 'service.log'), 'utf8'), /listening/i);
 });

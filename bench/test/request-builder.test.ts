@@ -62,8 +62,12 @@ test('the invalid share is honoured and invalid bodies have an empty property', 
 test('every request carries a fresh W3C traceparent and the run and stage headers', () => {
   const b = new RequestBuilder(spec(), { runId: 'run-7', stage: 'ramp\r\nx-evil: 1' });
   const seen = new Set<string>();
+  const keys = new Set<string>();
   for (let i = 0; i < 1000; i++) {
     const r = b.next();
+    // The service's Idempotency-Key rule (service/src/pageviews/validate.ts), one key per request.
+    assert.match(r.headers['idempotency-key']!, /^[0-9a-f]{16}-[0-9a-z]+$/);
+    keys.add(r.headers['idempotency-key']!);
     assert.match(r.headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
     assert.equal(r.headers.traceparent.slice(3, 35), r.traceId);
     assert.notEqual(r.traceId, '0'.repeat(32));
@@ -73,6 +77,10 @@ test('every request carries a fresh W3C traceparent and the run and stage header
     assert.equal(r.headers['content-type'], 'application/json');
   }
   assert.equal(seen.size, 1000);
+  assert.equal(keys.size, 1000);
+  // Another builder (another worker, stage or run) never repeats them.
+  const other = new RequestBuilder(spec(), { runId: 'run-7', stage: 'ramp\r\nx-evil: 1' });
+  for (let i = 0; i < 1000; i++) assert.ok(!keys.has(other.next().headers['idempotency-key']!));
 });
 
 test('the sampled flag is set on traceSampleRate of the requests, without changing the bodies a seed draws', () => {
@@ -116,6 +124,8 @@ test('nextRaw is a well-formed HTTP/1.1 request whose Content-Length matches its
   assert.match(head, /^POST \/twirp\/stats\.StatsService\/Push HTTP\/1\.1\r\n/);
   assert.match(head, /\r\nHost: 127\.0\.0\.1:8080\r\n/);
   assert.match(head, /\r\ntraceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]\r\n/);
+  assert.match(head, /\r\nIdempotency-Key: [0-9a-f]{16}-0\r\n/);
+  assert.match(b.nextRaw('127.0.0.1:8080').toString(), /\r\nIdempotency-Key: [0-9a-f]{16}-1\r\n/);
   const len = Number(/\r\nContent-Length: (\d+)/.exec(head)?.[1]);
   assert.equal(len, body.length);
   assert.equal((JSON.parse(body.toString()) as { property: string }).property, 'café');

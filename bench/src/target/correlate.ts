@@ -9,11 +9,15 @@ export interface CorrelateInput {
   delta: SnapshotDelta;
   /** rows added to `incoming` during the stage, when MYSQL_URL is set */
   rowsWritten?: number;
+  /** of those, rows whose idempotency key another row of the stage also holds (a Push stored twice) */
+  duplicateRows?: number;
 }
 
-export function correlate({ client, delta, rowsWritten }: CorrelateInput): ServerStageCounts {
+export function correlate({ client, delta, rowsWritten, duplicateRows }: CorrelateInput): ServerStageCounts {
   const c = client.counts;
   const unknown = Math.max(0, c.sent - c.completed);
+  // deadline_exceeded answers say the outcome is unknown (the write may be stored): rows may exceed the acks by those.
+  const unknownOutcome = unknown + (client.by_twirp_code.deadline_exceeded ?? 0);
   const byCode = delta.pushes ?? delta.http ?? {};
   const requests = total(byCode);
   const disagreements: string[] = [];
@@ -43,14 +47,22 @@ export function correlate({ client, delta, rowsWritten }: CorrelateInput): Serve
     }
   }
   if (rowsWritten !== undefined) {
-    // An acknowledged write must be in the table; a row beyond the acks is a write whose answer never arrived.
-    within('rows written', rowsWritten, c.ok, 'ok');
+    // An acknowledged write must be in the table; a row beyond the acks is a write whose answer never arrived or
+    // said its outcome was unknown (deadline_exceeded).
+    if (rowsWritten < c.ok) disagreements.push(`rows written: server ${rowsWritten} < client ok ${c.ok}`);
+    else if (rowsWritten > c.ok + unknownOutcome) {
+      disagreements.push(`rows written: server ${rowsWritten} > client ok ${c.ok} + ${unknownOutcome} request(s) without an answer or with deadline_exceeded`);
+    }
     if (delta.pushes !== null) {
       // A push whose caller hung up is still written (writes cannot be cancelled) but may never be counted as
       // answered, so rows may exceed the server's accepted count by the requests the client got no answer for.
       const accepted = byCode.ok ?? 0;
+      const maybe = unknown + (byCode.deadline_exceeded ?? 0);
       if (rowsWritten < accepted) disagreements.push(`rows written ${rowsWritten} < server accepted ${accepted}: acknowledged writes are missing`);
-      else if (rowsWritten > accepted + unknown) disagreements.push(`rows written ${rowsWritten} > server accepted ${accepted} + ${unknown} request(s) without an answer`);
+      else if (rowsWritten > accepted + maybe) disagreements.push(`rows written ${rowsWritten} > server accepted ${accepted} + ${maybe} request(s) without an answer or with deadline_exceeded`);
+    }
+    if (duplicateRows !== undefined && duplicateRows > 0) {
+      disagreements.push(`${duplicateRows} row(s) repeat another row's idempotency key: a Push was stored twice`);
     }
     const committed = delta.counters.rows_committed;
     if (committed !== undefined && committed !== rowsWritten) {
@@ -63,6 +75,7 @@ export function correlate({ client, delta, rowsWritten }: CorrelateInput): Serve
   if (delta.http !== null && delta.pushes !== null) extra.http_push_requests = total(delta.http);
   const out: ServerStageCounts = { requests, by_twirp_code: byCode, disagreements };
   if (rowsWritten !== undefined) out.rows_written = rowsWritten;
+  if (duplicateRows !== undefined) out.rows_duplicated = duplicateRows;
   if (Object.keys(extra).length > 0) out.extra = extra;
   return out;
 }

@@ -22,6 +22,25 @@ export class RowCounter {
     return Number(rows[0]?.n ?? 0);
   }
 
+  /**
+   * Rows since `mark` that carry an idempotency key, and how many distinct keys they hold: the difference is rows
+   * stored twice for one Push (the bench sends a key of its own with every request). Undefined when the table has
+   * no idempotency_key column (a service from before migration 2).
+   */
+  async keysSince(mark: number): Promise<{ keyed: number; distinct: number } | undefined> {
+    try {
+      const [rows] = await this.conn.query<RowDataPacket[]>({
+        sql: 'SELECT COUNT(idempotency_key) AS keyed, COUNT(DISTINCT idempotency_key) AS n FROM incoming WHERE id > ?',
+        values: [mark],
+        timeout: 30_000,
+      });
+      return { keyed: Number(rows[0]?.keyed ?? 0), distinct: Number(rows[0]?.n ?? 0) };
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ER_BAD_FIELD_ERROR') return undefined;
+      throw e;
+    }
+  }
+
   async close(): Promise<void> {
     try {
       await this.conn.end();
