@@ -126,6 +126,12 @@ test('nextRaw is a well-formed HTTP/1.1 request whose Content-Length matches its
   assert.match(head, /\r\ntraceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]\r\n/);
   assert.match(head, /\r\nIdempotency-Key: [0-9a-f]{16}-0\r\n/);
   assert.match(b.nextRaw('127.0.0.1:8080').toString(), /\r\nIdempotency-Key: [0-9a-f]{16}-1\r\n/);
+  // The counter in base 36, written as bytes: the same text Number#toString(36) gives, across digit-count changes.
+  const prefix = /\r\nIdempotency-Key: ([0-9a-f]{16})-/.exec(head)![1];
+  for (let i = 2; i < 1400; i++) {
+    const k = /\r\nIdempotency-Key: ([^\r]*)\r\n/.exec(b.nextRaw('127.0.0.1:8080').toString())![1];
+    assert.equal(k, `${prefix}-${i.toString(36)}`);
+  }
   const len = Number(/\r\nContent-Length: (\d+)/.exec(head)?.[1]);
   assert.equal(len, body.length);
   assert.equal((JSON.parse(body.toString()) as { property: string }).property, 'café');
