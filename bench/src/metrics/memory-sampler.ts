@@ -1,5 +1,6 @@
 // The bench's own memory over a run (summary.bench_memory), to show it stays flat however long the run: a bounded
 // list of samples that thins out and slows down past its cap.
+
 /** Samples process memory every `everyMs`; past `max` samples it keeps every other one and doubles the step. */
 export class MemorySampler {
   readonly samples: { t_s: number; rss_mb: number; heap_used_mb: number }[] = [];

@@ -1,3 +1,4 @@
+// The target's gauges at their peak during a stage (summary: stages[].server.extra.*_peak).
 import { scrapeMetrics } from './server-metrics';
 
 /**
