@@ -11,7 +11,7 @@ import type { RequestSpec } from './types';
 
 /** The Twirp route every executor drives. */
 export const PUSH_PATH = '/twirp/stats.StatsService/Push';
-import { checkSegment, segmentSeed, type Segment } from './distributed/segment';
+import { checkSegment, segmentSeed, type Segment } from './segment';
 
 export interface BuiltRequest {
   body: Buffer;

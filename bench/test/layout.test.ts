@@ -10,10 +10,10 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 
 const SRC = resolve(__dirname, '..', 'src');
 
-/** Bottom first. distributed/ is not placed yet: its segment split sits below the executors, its coordinator will compose runProfile. */
+/** Bottom first. */
 const ORDER = [
-  'types', 'flags', 'git-commit', 'metrics', 'profiles', 'request-builder', 'executors', 'target', 'report', 'outputs',
-  'run', 'apm-ab', 'command', 'commands', 'cli',
+  'types', 'flags', 'git-commit', 'segment', 'metrics', 'profiles', 'request-builder', 'executors', 'target', 'report',
+  'outputs', 'run', 'distributed', 'apm-ab', 'command', 'commands', 'cli',
 ];
 
 function files(dir: string): string[] {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { StageSpec } from '../src/types';
 import { loadProfile, shippedProfileNames } from '../src/profiles/index';
 import { ArrivalSchedule } from '../src/executors/arrival-schedule';
-import { ownedBefore, WHOLE } from '../src/distributed/segment';
+import { ownedBefore, WHOLE } from '../src/segment';
 import { arrivalTimes, stageShare } from '../src/distributed/profile-share';
 
 const COUNTS = [1, 2, 3, 4, 5, 7, 8, 12, 16, 64];

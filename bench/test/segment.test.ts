@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkSegment, ownedBefore, ownsArrival, segmentProblems, segmentSeed, SegmentError, shareOf, split, WHOLE } from '../src/distributed/segment';
+import { checkSegment, ownedBefore, ownsArrival, segmentProblems, segmentSeed, SegmentError, shareOf, split, WHOLE } from '../src/segment';
 
 test('integer shares sum exactly, the first n mod N workers taking one more', () => {
   assert.deepEqual(split(5, 3), [2, 2, 1]);

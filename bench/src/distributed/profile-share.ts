@@ -3,7 +3,7 @@
 // and in the executors (which take a segment); this only states it per stage.
 import type { StageSpec } from '../types';
 import { ArrivalSchedule } from '../executors/arrival-schedule';
-import { shareOf, type Segment } from './segment';
+import { shareOf, type Segment } from '../segment';
 
 export interface StageShare {
   /** closed model: this worker's connections at the start and the end of the stage */

@@ -2,7 +2,7 @@
 // workers dial in), `--worker URL` (be one of them). Parsed and checked once, every problem reported together.
 import { hostname } from 'node:os';
 import { parseDuration } from '../profiles/duration';
-import { MAX_SEGMENTS } from './segment';
+import { MAX_SEGMENTS } from '../segment';
 import { runWorker, type WorkerOptions } from './worker';
 
 export interface DistributedArgs {

@@ -16,7 +16,7 @@ import { runClosedStage } from '../executors/closed';
 import { runOpenStage } from '../executors/open';
 import { encodeInterval } from '../metrics/interval';
 import { validateProfile } from '../profiles/validate';
-import { checkSegment, type Segment } from './segment';
+import { checkSegment, type Segment } from '../segment';
 import { clockNow, waitUntil } from './clock-sync';
 import {
   MAX_MESSAGE_BYTES, PROTOCOL_VERSION, parseCoordinatorMessage, ProtocolError,

@@ -24,7 +24,7 @@ import type { StageResult, StageSpec } from '../types';
 import { StageRecorder, type RequestEvidence } from '../metrics/stage-recorder';
 import { twirpCodeOf } from '../metrics/twirp-code';
 import { PUSH_PATH, RequestBuilder, sampledAt, traceIdAt } from '../request-builder';
-import { checkSegment, shareOf } from '../distributed/segment';
+import { checkSegment, shareOf } from '../segment';
 import { beat, type StageContext } from './stage-context';
 import { closedRampPlan, type ClosedStep } from './closed-ramp';
 

@@ -20,13 +20,13 @@
 // - When the stage's time is up, no new arrivals start; requests in flight get until their deadline to finish
 //   and are recorded (achieved rate = answers / stage duration). Abort ends them at once.
 // - Distributed runs: every process computes the one global schedule and fires arrival i when
-//   i mod count == index (distributed/segment.ts); rates and the in-flight cap are its share.
+//   i mod count == index (segment.ts); rates and the in-flight cap are its share.
 import type { StageResult, StageSpec } from '../types';
 import { StageRecorder, type RequestEvidence } from '../metrics/stage-recorder';
 import { twirpCodeOf } from '../metrics/twirp-code';
 import { RequestBuilder, sampledAt, traceIdAt } from '../request-builder';
 import { defaultMaxInFlight } from '../profiles/limits';
-import { checkSegment, ownedBefore, shareOf } from '../distributed/segment';
+import { checkSegment, ownedBefore, shareOf } from '../segment';
 import { beat, type StageContext } from './stage-context';
 import { ArrivalSchedule } from './arrival-schedule';
 import { ConnectionSet, type Connection, type ConnectionOwner } from './connection-set';

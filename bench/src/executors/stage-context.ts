@@ -2,7 +2,7 @@
 // print and never read the CLI: they record, tick, and return a StageResult (without `server`).
 import type { RequestSpec, StageInfo, StageSnapshot } from '../types';
 import type { Interval } from '../metrics/interval';
-import type { Segment } from '../distributed/segment';
+import type { Segment } from '../segment';
 import type { StageRecorder } from '../metrics/stage-recorder';
 
 export interface StageContext {
