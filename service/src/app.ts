@@ -1,7 +1,7 @@
 // The pageview service as a Fastify app that tests build without a port (app.inject) or with one (real sockets).
 // main.ts owns the process; this file owns routes, hooks, the store, the group committer and the metrics registry,
 // and closes what it opened in onClose (after the HTTP server stopped and in-flight requests finished).
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, {
   LogController,
@@ -29,6 +29,7 @@ import { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics, wantsOpenMetrics } from '.
 import { windowName } from './telemetry/peak-windows';
 import { TwirpError, twirpError } from './twirp/errors';
 import { CONTENT_TYPES } from './twirp/content-type';
+import { framingError } from './twirp/framing';
 import { sendTwirpError } from './twirp/reply';
 
 export const PUSH_ROUTE = '/twirp/stats.StatsService/Push';
@@ -84,6 +85,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     http: {
       headersTimeout: config.requestTimeoutMs,
       connectionsCheckingInterval: connectionCheckIntervalMs(config.requestTimeoutMs),
+      // A missing Host is refused by framingError (a Twirp answer) rather than by Node's bodiless 400.
+      requireHostHeader: false,
     },
     // Fastify's own 503 body is not a Twirp error: while closing, the hooks below answer instead.
     return503OnClosing: false,
@@ -96,6 +99,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   app.log = logger;
+  // An Expect other than 100-continue: Node answers 417 with no body unless someone listens (and then no route sees
+  // the request). Refused as a Twirp error instead; the connection closes, as its body may follow unread.
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const body = JSON.stringify(twirpError.malformed(`unsupported Expect header: ${JSON.stringify(req.headers.expect ?? '')}`).toJSON());
+    res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
+  });
 
   // Tracing first: its hooks apply to every route (service/src/telemetry/tracing/tracing-plugin.ts).
   await app.register(tracingPlugin);
@@ -195,12 +205,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     request.startedAt = performance.now();
     request.active = true;
     metrics.requestStarted();
-    const repeated = repeatedSingletonHeader(request.raw.rawHeaders);
-    if (repeated !== undefined) {
-      // RFC 9112 section 3.2: a request with more than one Host is answered 400. Node keeps the first Host (and the
-      // first Content-Type) and drops the rest silently, so two parties reading the same request could disagree
-      // about where it goes or how its body reads.
-      sendTwirpError(request, reply, twirpError.malformed(`the request has more than one ${repeated} header`));
+    const framing = framingError(request.raw.rawHeaders, request.raw.httpVersion);
+    if (framing !== undefined) {
+      reply.header('connection', 'close');
+      sendTwirpError(request, reply, framing);
       return;
     }
     done();
@@ -339,22 +347,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
  */
 export function connectionCheckIntervalMs(requestTimeoutMs: number): number {
   return Math.max(50, Math.min(1_000, Math.floor(requestTimeoutMs / 10)));
-}
-
-/** Header names a request may carry once only (lower case, as compared). */
-const SINGLETON_HEADERS = ['host', 'content-type'] as const;
-
-/** The first singleton header the raw name/value list carries twice, or undefined. */
-export function repeatedSingletonHeader(raw: readonly string[]): string | undefined {
-  let host = 0;
-  let contentType = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    // Only names of the right length are folded: the loop is on every request.
-    if (name.length === 4 && name.toLowerCase() === SINGLETON_HEADERS[0]) host++;
-    else if (name.length === 12 && name.toLowerCase() === SINGLETON_HEADERS[1]) contentType++;
-  }
-  return host > 1 ? 'Host' : contentType > 1 ? 'Content-Type' : undefined;
 }
 
 /**

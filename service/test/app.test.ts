@@ -60,9 +60,41 @@ const refusals: Array<[string, Buffer | string, string]> = [
   ['Content-Length and Transfer-Encoding together (smuggling)', `POST ${PUSH_PATH} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 'malformed'],
   ['headers over the size limit', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', `X-Big: ${'a'.repeat(20_000)}`, 'Content-Type: application/json'], okBody), 'malformed'],
   ['a gzip Content-Encoding', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Content-Type: application/json', 'Content-Encoding: gzip'], okBody), 'malformed'],
+  ['no Host header in HTTP/1.1 (RFC 9112 section 3.2)', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Content-Type: application/json'], okBody), 'malformed'],
+  ['a Host that is no authority', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a b', 'Content-Type: application/json'], okBody), 'malformed'],
+  ['a transfer coding other than chunked (RFC 9112 section 6.1)', `POST ${PUSH_PATH} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${okBody.length.toString(16)}\r\n${okBody}\r\n0\r\n\r\n`, 'unimplemented'],
+  ['an Expect other than 100-continue', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Expect: 200-ok', 'Content-Type: application/json'], okBody), 'malformed'],
+  ['a chunked body over the size limit', `POST ${PUSH_PATH} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${(5000).toString(16)}\r\n${' '.repeat(5000)}\r\n0\r\n\r\n`, 'malformed'],
+  ['Content-Length twice', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', `Content-Length: ${okBody.length}`, 'Content-Type: application/json'], okBody), 'malformed'],
+  ['Transfer-Encoding twice', `POST ${PUSH_PATH} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 'malformed'],
+  ['a folded header line (obs-fold)', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'X-A: 1', '  more', 'Content-Type: application/json'], okBody), 'malformed'],
+  ['bare LF line ends', `POST ${PUSH_PATH} HTTP/1.1\nHost: a\nContent-Type: application/json\nContent-Length: ${okBody.length}\n\n${okBody}`, 'malformed'],
+  ['an HTTP/2 preface on the HTTP/1.1 port', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'malformed'],
+  ['a path with a dot segment', request([`POST /twirp/x/../stats.StatsService/Push HTTP/1.1`, 'Host: a', 'Content-Type: application/json'], okBody), 'bad_route'],
+  ['GET on the Push route', request([`GET ${PUSH_PATH} HTTP/1.1`, 'Host: a']), 'bad_route'],
   ['JSON with invalid UTF-8 in an unknown field', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Content-Type: application/json'], Buffer.concat([Buffer.from('{"property":"news","section":1,"id":1,"x":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')])), 'malformed'],
   ['JSON with invalid UTF-8 in the property', request([`POST ${PUSH_PATH} HTTP/1.1`, 'Host: a', 'Content-Type: application/json; charset=utf-8'], Buffer.concat([Buffer.from('{"property":"news'), Buffer.from([0xc0]), Buffer.from('","section":1,"id":1}')])), 'malformed'],
 ];
+
+const accepted: Array<[string, string]> = [
+  ['a chunked body', `POST ${PUSH_PATH} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n${okBody.slice(0, 5)}\r\n${(okBody.length - 5).toString(16)}\r\n${okBody.slice(5)}\r\n0\r\n\r\n`],
+  ['HTTP/1.0 without Host', `POST ${PUSH_PATH} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${okBody.length}\r\n\r\n${okBody}`],
+  ['an absolute-form target (RFC 9112 section 3.2.2)', `POST http://a${PUSH_PATH} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${okBody.length}\r\n\r\n${okBody}`],
+  ['Expect: 100-continue', `POST ${PUSH_PATH} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: ${okBody.length}\r\n\r\n${okBody}`],
+  ['a Host with a port and an IPv6 literal', `POST ${PUSH_PATH} HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${okBody.length}\r\n\r\n${okBody}`],
+];
+
+for (const [what, bytes] of accepted) {
+  test(`accepted and stored once: ${what}`, async () => {
+    const before = rows();
+    const a = await rawExchange(port, bytes, 3_000);
+    const last = a.raw.lastIndexOf('HTTP/1.');
+    const answer = parseAnswer(a.raw.slice(last), undefined);
+    assert.equal(answer.status, 200, a.raw);
+    assert.equal(answer.body, '{}');
+    assert.equal(rows(), before + 1);
+  });
+}
 
 for (const [what, bytes, code] of refusals) {
   test(`refused as ${code}, as a Twirp error, nothing stored: ${what}`, async () => {
@@ -83,12 +115,12 @@ test('slow senders are cut close to REQUEST_TIMEOUT_MS with deadline_exceeded, a
   const waitMs = 10 * timeoutMs;
   try {
     const [dripHeaders, dripBody, withheld, silent, keepAlive, honest] = await Promise.all([
-      rawExchange(p, { first: 'P', rest: head.slice(1) + okBody, everyMs: 200 }, waitMs),
-      rawExchange(p, { first: head, rest: okBody, everyMs: 200 }, waitMs),
-      rawExchange(p, head + okBody.slice(0, 5), waitMs),
-      rawExchange(p, '', waitMs),
+      rawExchange(p, { first: 'P', rest: head.slice(1) + okBody, everyMs: 200 }, waitMs, true),
+      rawExchange(p, { first: head, rest: okBody, everyMs: 200 }, waitMs, true),
+      rawExchange(p, head + okBody.slice(0, 5), waitMs, true),
+      rawExchange(p, '', waitMs, true),
       // A first request answered at once, then a second one dripped on the same connection.
-      rawExchange(p, { first: head + okBody + 'P', rest: head.slice(1), everyMs: 200 }, waitMs),
+      rawExchange(p, { first: head + okBody + 'P', rest: head.slice(1), everyMs: 200 }, waitMs, true),
       // Inside the time: a body sent over about half of it is taken.
       rawExchange(p, { first: head.replace('Content-Type', 'Connection: close\r\nContent-Type') + okBody.slice(0, -5), rest: okBody.slice(-5), everyMs: 90 }, waitMs),
     ]);

@@ -36,8 +36,27 @@ export interface Drip {
   everyMs?: number;
 }
 
-/** Opens a connection, writes `send` (a whole request or a drip), reads until close or `waitMs`. */
-export function rawExchange(port: number, send: string | Buffer | Drip, waitMs: number): Promise<RawAnswer> {
+/** Whether `raw` holds a whole final response (interim 1xx skipped) whose body length is known and complete. */
+function complete(raw: string): boolean {
+  let at = 0;
+  for (;;) {
+    const head = raw.indexOf('\r\n\r\n', at);
+    if (head === -1) return false;
+    const a = parseAnswer(raw.slice(at), undefined);
+    if (a.status >= 100 && a.status < 200) {
+      at = head + 4;
+      continue;
+    }
+    const len = Number(a.headers['content-length']);
+    return Number.isFinite(len) && Buffer.byteLength(raw.slice(head + 4), 'latin1') >= len;
+  }
+}
+
+/**
+ * Opens a connection, writes `send` (a whole request or a drip), reads until the first whole response arrived (or,
+ * with `untilClose`, until the server closes), at most `waitMs`.
+ */
+export function rawExchange(port: number, send: string | Buffer | Drip, waitMs: number, untilClose = false): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const chunks: Buffer[] = [];
@@ -51,7 +70,10 @@ export function rawExchange(port: number, send: string | Buffer | Drip, waitMs: 
       resolve(parseAnswer(Buffer.concat(chunks).toString('latin1'), closedAt));
     };
     const timer = setTimeout(finish, waitMs);
-    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      if (!untilClose && complete(Buffer.concat(chunks).toString('latin1'))) finish();
+    });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // A reset after the answer is how a server drops a connection it gave up on.
       if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return;
