@@ -4,7 +4,7 @@
 // around the stage's own figure (which comes from the whole stage's histogram, not from per-second values).
 import { bootstrap, mannWhitney, type Interval } from './compare-stats';
 import type { LoadedSummary, SummaryDoc } from './load-summary';
-import { num, numAt, objs, str, type Obj } from './read-fields';
+import { at, num, numAt, objs, str, type Obj } from './read-fields';
 
 export type MetricName = 'achieved_rate' | 'p50' | 'p99' | 'error_rate' | 'rows_per_flush';
 export const METRICS: readonly MetricName[] = ['achieved_rate', 'p50', 'p99', 'error_rate', 'rows_per_flush'];
@@ -61,7 +61,7 @@ export interface RunRef {
 }
 
 export interface CompareOptions {
-  /** A change smaller than this (relative) is within noise even when it is significant (default 0.05). */
+  /** A change smaller than this (relative) is within noise even when it is significant (default 0.1: runs of the same code on one shared machine differ by several percent). */
   minEffect?: number;
   /** Same for error_rate, in absolute terms (default 0.001 = 0.1 percentage points). */
   minErrorRateEffect?: number;
@@ -70,7 +70,7 @@ export interface CompareOptions {
   seed?: number;
 }
 
-const DEFAULTS: Required<CompareOptions> = { minEffect: 0.05, minErrorRateEffect: 0.001, confidence: 0.95, resamples: 2000, seed: 1 };
+const DEFAULTS: Required<CompareOptions> = { minEffect: 0.1, minErrorRateEffect: 0.001, confidence: 0.95, resamples: 2000, seed: 1 };
 
 /** One interval of a stage's timeline, the fields the comparison uses. */
 interface Second {
@@ -83,7 +83,20 @@ interface Second {
   p99: number | null;
 }
 
+/**
+ * Intervals shorter than this are left out of the per-second statistics when at least two others remain: a
+ * stage's last interval is often its settling tail (a few answers in a few ms), a noisy observation that would
+ * weigh as much as a full second in the rank test.
+ */
+const MIN_INTERVAL_S = 0.5;
+
 function seconds(stage: Obj): Second[] {
+  const all = allSeconds(stage);
+  const full = all.filter((x) => x.dt >= MIN_INTERVAL_S);
+  return full.length >= 2 ? full : all;
+}
+
+function allSeconds(stage: Obj): Second[] {
   const out: Second[] = [];
   let prev = 0;
   for (const e of objs(stage.timeline)) {
@@ -241,6 +254,14 @@ export function compareRuns(base: LoadedSummary, next: LoadedSummary, opts: Comp
     stages.push({ name, baseSeconds: sa.length, nextSeconds: sb.length, metrics, verdict: combine(metrics.filter((m) => m.metric !== 'rows_per_flush').map((m) => m.verdict)) });
   }
   const notes = [...base.notes.map((n) => `base: ${n}`), ...next.notes.map((n) => `new: ${n}`)];
+  // A load generator that could not keep up measured itself: say so next to any verdict drawn from that stage.
+  for (const [label, l] of [['base', base], ['new', next]] as const) {
+    for (const s of l.doc.stages) {
+      if (at(s, 'generator', 'saturated') === true && stages.some((c) => c.name === str(s.name))) {
+        notes.push(`${label}: the load generator was saturated in stage ${str(s.name)}; its figures may measure the bench's machine, not the target`);
+      }
+    }
+  }
   if (str(base.doc.profile) !== str(next.doc.profile)) notes.push(`the runs used different profiles (${str(base.doc.profile)} vs ${str(next.doc.profile)})`);
   if (stages.length === 0) notes.push('no stage name is in both runs: nothing to compare');
   return {

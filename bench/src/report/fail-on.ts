@@ -49,6 +49,8 @@ export interface FailOnResult {
   crossed: boolean;
   /** how it was judged */
   basis: 'interval' | 'point (no per-second data)' | 'no data';
+  /** why a change past the bound did not cross it (it is not distinguishable from noise) */
+  why?: string;
 }
 
 function past(op: FailOn['op'], v: number, bound: number): boolean {
@@ -86,9 +88,13 @@ export function evaluateFailOn(gates: FailOn[], cmp: Comparison): FailOnResult[]
       }
       // Past the bound, and the change is real in that direction: the interval excludes no change and the rank
       // test agrees (the same two tests as the verdict).
-      const ranked = m.p === null || m.p < 1 - cmp.options.confidence;
-      const real = (gate.op === '>' || gate.op === '>=' ? c.lo > 0 : c.hi < 0) && ranked;
-      out.push({ gate, stage: s.name, change: c.value, crossed: past(gate.op, c.value, gate.value) && real, basis: 'interval' });
+      const alpha = 1 - cmp.options.confidence;
+      const ranked = m.p === null || m.p < alpha;
+      const excludes = gate.op === '>' || gate.op === '>=' ? c.lo > 0 : c.hi < 0;
+      const isPast = past(gate.op, c.value, gate.value);
+      const r: FailOnResult = { gate, stage: s.name, change: c.value, crossed: isPast && excludes && ranked, basis: 'interval' };
+      if (isPast && !r.crossed) r.why = !excludes ? 'its interval includes no change' : `rank test p ${m.p!.toFixed(3)} is not below ${alpha}`;
+      out.push(r);
     }
   }
   return out;

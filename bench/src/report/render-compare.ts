@@ -99,7 +99,7 @@ export function renderCompareText(c: Comparison, gates: FailOnResult[] = []): st
   lines.push(`Verdict: ${verdictWord(c.verdict)}`);
   for (const w of why) lines.push(`  ${w}`);
   for (const g of gates) {
-    lines.push(`${g.crossed ? 'FAIL' : 'ok  '} --fail-on '${g.gate.expr}' ${g.stage}: ${g.change === null ? 'no data' : gateChange(g)}${g.crossed ? ' (crossed)' : ''}${g.basis !== 'interval' ? ` [${g.basis}]` : ''}`);
+    lines.push(`${g.crossed ? 'FAIL' : 'ok  '} --fail-on '${g.gate.expr}' ${g.stage}: ${g.change === null ? 'no data' : gateChange(g)}${g.crossed ? ' (crossed)' : ''}${g.why ? ` (past the bound, but within noise: ${g.why})` : ''}${g.basis !== 'interval' ? ` [${g.basis}]` : ''}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -110,6 +110,11 @@ function gateChange(g: FailOnResult): string {
   if (g.gate.unit === '%') return fmtChange(v);
   if (g.gate.unit === 'pp') return pp(v);
   return `${v > 0 ? '+' : ''}${sig3(v)}${g.gate.unit}`;
+}
+
+/** "run-folder/summary.json": enough to tell two runs apart. */
+function shortPath(p: string): string {
+  return p.split('/').slice(-2).join('/');
 }
 
 function verdictClass(v: Verdict): string {
@@ -124,16 +129,16 @@ export function renderCompareHtml(c: Comparison, base: LoadedSummary, next: Load
 <td class="num ${m.verdict === 'regression' ? 'delta-bad' : m.verdict === 'improvement' ? 'delta-good' : ''}">${esc(changeText(m))}</td><td class="num">${esc(intervalText(m))}</td><td class="num">${esc(pText(m.p))}</td>
 <td><span class="pill ${verdictClass(m.verdict)}">${esc(m.verdict)}</span>${m.why && !m.interval ? `<div class="muted">${esc(m.why)}</div>` : ''}</td></tr>`));
   const why = headline(c);
-  const gateRows = gates.map((g) => `<tr><td>${g.crossed ? '<span class="pill bad">crossed</span>' : '<span class="pill ok">held</span>'}</td><td class="mono">${esc(g.gate.expr)}</td><td>${esc(g.stage)}</td><td class="num">${esc(g.change === null ? '–' : gateChange(g))}</td><td class="muted">${esc(g.basis)}</td></tr>`);
+  const gateRows = gates.map((g) => `<tr><td>${g.crossed ? '<span class="pill bad">crossed</span>' : '<span class="pill ok">held</span>'}</td><td class="mono">${esc(g.gate.expr)}</td><td>${esc(g.stage)}</td><td class="num">${esc(g.change === null ? '–' : gateChange(g))}</td><td class="muted">${esc(g.why ? `${g.basis}: past the bound, within noise (${g.why})` : g.basis)}</td></tr>`);
   const body = `<header class="top"><div><h1>Comparison · ${esc(c.base.profile ?? '?')}</h1><div class="sub">base <span class="mono">${esc(c.base.run_id)}</span> → new <span class="mono">${esc(c.next.run_id)}</span></div></div>
 <div class="verdict ${verdictClass(c.verdict) === 'info' ? 'ok' : verdictClass(c.verdict)}" id="verdict"><span class="word">${esc(verdictWord(c.verdict))}</span><small>${esc(why[0] ?? `${c.stages.length} stages compared`)}</small></div></header>
-<section class="card"><h2>Runs</h2><dl class="meta">${runCell('Base', c.base)}${runCell('New', c.next)}</dl>
+<section class="card"><h2>Runs</h2><dl class="meta two">${runCell('Base', c.base)}${runCell('New', c.next)}</dl>
 ${why.length > 1 ? `<ul class="notes">${why.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>` : ''}
 ${c.notes.length || c.onlyInBase.length || c.onlyInNext.length ? `<div class="missing"><ul class="notes">${[...c.notes, ...(c.onlyInBase.length ? [`only in base: ${c.onlyInBase.join(', ')}`] : []), ...(c.onlyInNext.length ? [`only in new: ${c.onlyInNext.join(', ')}`] : [])].map((n) => `<li>${esc(n)}</li>`).join('')}</ul></div>` : ''}</section>
 ${gates.length ? `<section class="card" id="gates"><h2>Gates (--fail-on)</h2><div class="table-wrap"><table><thead><tr><th></th><th>gate</th><th>stage</th><th class="num">change</th><th>judged on</th></tr></thead><tbody>${gateRows.join('')}</tbody></table></div></section>` : ''}
 <section class="card" id="changes"><h2>Stage by stage</h2><p class="muted">Intervals: bootstrap over each stage's per-second values (${c.options.resamples} resamples, seeded), placed around the stage's own figure; rank p: Mann-Whitney over the same seconds. A regression or improvement needs the interval to exclude no change, the rank test's p below ${esc(String(Math.round((1 - c.options.confidence) * 1000) / 1000))} and a change of at least ${esc(fmtChange(c.options.minEffect))} (error rate ${esc(pp(c.options.minErrorRateEffect))}); anything else is within noise.</p>
 <div class="table-wrap"><table id="compare-table"><thead><tr><th>stage</th><th>metric</th><th class="num">base</th><th class="num">new</th><th class="num">change</th><th class="num">${Math.round(c.options.confidence * 100)}% interval</th><th class="num">rank p</th><th>verdict</th></tr></thead><tbody>${rows.join('')}</tbody></table></div></section>
 <section class="card" id="charts"><h2>Both runs <span class="count">base solid, new dashed; the new run's stages placed on the base run's clock</span></h2>${charts.length ? `<div class="charts">${charts.map((ch) => chartCard(ch, ch.xKind === 'percentile')).join('')}</div>` : '<div class="missing">Neither run has a per-second timeline or a latency histogram to draw.</div>'}</section>
-<footer>Rendered from ${esc(c.base.source.replace(/^.*\//, ''))} and ${esc(c.next.source.replace(/^.*\//, ''))} by npm run bench -- compare. Self-contained: this file makes no network request.</footer>`;
+<footer>Rendered from ${esc(shortPath(c.base.source))} and ${esc(shortPath(c.next.source))} by npm run bench -- compare. Self-contained: this file makes no network request.</footer>`;
   return page({ title: `Comparison · ${c.base.run_id} → ${c.next.run_id}`, body, charts, generator: 'npm run bench -- compare' });
 }

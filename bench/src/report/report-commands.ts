@@ -31,7 +31,7 @@ export const COMPARE_HELP = `Usage: npm run bench -- compare BASE NEW [--html FI
 Compares two runs stage by stage (matched by name): achieved rate, p50, p99, error rate and rows per flush, each
 with a verdict that accounts for noise: a bootstrap over each stage's per-second values gives a 95% interval
 around the change, a Mann-Whitney rank test over the same seconds a p-value; "regression" or "improvement" when
-the interval excludes no change, p < 0.05 and the change is at least --min-effect (default 5%; error rate: 0.1
+the interval excludes no change, p < 0.05 and the change is at least --min-effect (default 10%; error rate: 0.1
 percentage points), "within noise" otherwise.
 BASE and NEW are summary.json files or run folders.
 
@@ -39,7 +39,8 @@ BASE and NEW are summary.json files or run folders.
   --fail-on EXPR     exit 99 when a stage's change crosses EXPR and is not noise (repeatable):
                      ${describeFailOn()}
                      e.g. --fail-on 'p99 > +10%' --fail-on 'achieved_rate < -5%' --fail-on 'error_rate > +0.5pp'
-  --min-effect X%    smallest relative change that counts (default 5%)
+  --min-effect X%    smallest relative change that counts (default 10%: two runs of the same code on one
+                     shared machine differ by several percent)
   --seed N           bootstrap seed (default 1)
 
 Prints the table on stdout. Exit codes: 0 no gate crossed, 99 a gate crossed, 2 bad usage or an unreadable
