@@ -19,9 +19,15 @@ export type FlagValues<T extends FlagSpecs> = {
   [K in keyof T]?: T[K]['type'] extends 'boolean' ? true : T[K]['multiple'] extends true ? string[] : string;
 };
 
-/** Parses argv against `specs`; every problem is collected (unknown flags, missing values, strays), none stops it. */
-export function parseFlags<T extends FlagSpecs>(argv: string[], specs: T): { values: FlagValues<T>; errors: string[] } {
+/**
+ * Parses argv against `specs`; every problem is collected (unknown flags, missing values, strays), none stops it.
+ * Arguments that are not flags are problems too, unless `positionals` is set: then they are returned in order.
+ */
+export function parseFlags<T extends FlagSpecs>(
+  argv: string[], specs: T, opts: { positionals?: boolean } = {},
+): { values: FlagValues<T>; positionals: string[]; errors: string[] } {
   const errors: string[] = [];
+  const positionals: string[] = [];
   const values: Record<string, string | true | string[]> = {};
   const options = Object.fromEntries(
     Object.entries(specs).map(([name, s]) => [name, { type: s.type, ...(s.short ? { short: s.short } : {}) }]),
@@ -31,7 +37,8 @@ export function parseFlags<T extends FlagSpecs>(argv: string[], specs: T): { val
     const { tokens } = parseArgs({ args: rest, options, strict: false, allowPositionals: true, tokens: true });
     for (const t of tokens) {
       if (t.kind === 'positional') {
-        errors.push(`unexpected argument "${t.value}" (flags start with --; see --help)`);
+        if (opts.positionals) positionals.push(t.value);
+        else errors.push(`unexpected argument "${t.value}" (flags start with --; see --help)`);
         continue;
       }
       if (t.kind === 'option-terminator') continue;
@@ -60,7 +67,7 @@ export function parseFlags<T extends FlagSpecs>(argv: string[], specs: T): { val
     }
     rest = [];
   }
-  return { values: values as FlagValues<T>, errors };
+  return { values: values as FlagValues<T>, positionals, errors };
 }
 
 /** The flag table as --help lines (cli.ts answers -h and --help for every command). */

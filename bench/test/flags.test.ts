@@ -14,7 +14,14 @@ test('values by kind: strings, inline values, repeatable lists, booleans, short 
   const r = parseFlags(['--out', 'a b', '--set=x=1', '--set', 'y=-2', '--json', '-v'], SPECS);
   assert.deepEqual(r.errors, []);
   assert.deepEqual(r.values, { out: 'a b', set: ['x=1', 'y=-2'], json: true, verbose: true });
-  assert.deepEqual(parseFlags([], SPECS), { values: {}, errors: [] });
+  assert.deepEqual(parseFlags([], SPECS), { values: {}, positionals: [], errors: [] });
+});
+
+test('a command that takes arguments gets them in order, its flag problems still all at once', () => {
+  const r = parseFlags(['base.json', '--json', 'new.json', '--bogus', '--out'], SPECS, { positionals: true });
+  assert.deepEqual(r.positionals, ['base.json', 'new.json']);
+  assert.deepEqual(r.values, { json: true });
+  assert.deepEqual(r.errors, ['unknown flag --bogus (see --help)', '--out needs a value (DIR)']);
 });
 
 test('every problem at once, and a flag taken for a missing value is still read as a flag', () => {

@@ -47,7 +47,9 @@ test('report: a summary it cannot read is exit 2 and nothing is written', async 
   assert.match(missing.stderr, /cannot be read \(ENOENT\).*SUMMARY_UNREADABLE/);
   const extra = await cli(['report', 'a.json', 'b.json', '--bogus']);
   assert.equal(extra.code, 2);
-  assert.match(extra.stderr, /Unknown option '--bogus'/);
+  // every problem at once: the stray second file and the unknown flag
+  assert.match(extra.stderr, /unknown flag --bogus/);
+  assert.match(extra.stderr, /report takes one summary.json \(got 2\)/);
 });
 
 test('compare: every usage problem at once, exit 2, nothing written', async () => {

@@ -4,7 +4,7 @@
 // file that is not a readable summary (nothing written), 1 anything else.
 import { rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseFlags, type FlagSpecs } from '../flags';
 import { loadSummary, SummaryLoadError, type LoadedSummary } from './load-summary';
 import { writeReport } from './write-report';
 import { compareRuns } from './compare-runs';
@@ -62,23 +62,27 @@ function usage(io: CommandIo, problems: string[], help: string): number {
   return EXIT.usage;
 }
 
-function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Record<string, unknown>; positionals: string[] } | { error: string } {
-  try {
-    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { values: r.values as Record<string, unknown>, positionals: r.positionals };
-  } catch (e) {
-    return { error: (e as Error).message };
-  }
-}
+const REPORT_FLAGS = {
+  out: { type: 'string', arg: 'FILE', help: 'where the page goes' },
+  help: { type: 'boolean', short: 'h', help: 'this text' },
+} as const satisfies FlagSpecs;
+
+const COMPARE_FLAGS = {
+  html: { type: 'string', arg: 'FILE', help: 'also write the comparison as a page' },
+  'fail-on': { type: 'string', multiple: true, arg: 'EXPR', help: 'exit 99 when a change crosses EXPR' },
+  'min-effect': { type: 'string', arg: 'X%', help: 'smallest relative change that counts' },
+  seed: { type: 'string', arg: 'N', help: 'bootstrap seed' },
+  help: { type: 'boolean', short: 'h', help: 'this text' },
+} as const satisfies FlagSpecs;
 
 export async function reportCommand(argv: string[], io: CommandIo): Promise<number> {
-  const r = parse(argv, { out: { type: 'string' }, help: { type: 'boolean' } });
-  if ('error' in r) return usage(io, [r.error], REPORT_HELP);
+  const r = parseFlags(argv, REPORT_FLAGS, { positionals: true });
   if (r.values.help) {
     io.stdout(REPORT_HELP);
     return EXIT.ok;
   }
-  if (r.positionals.length !== 1) return usage(io, [`report takes one summary.json (got ${r.positionals.length})`], REPORT_HELP);
+  if (r.positionals.length !== 1) r.errors.push(`report takes one summary.json (got ${r.positionals.length})`);
+  if (r.errors.length > 0) return usage(io, r.errors, REPORT_HELP);
   const file = summaryPath(io, r.positionals[0]!);
   const out = typeof r.values.out === 'string' ? resolve(base(io), r.values.out) : join(dirname(file), 'report.html');
   try {
@@ -98,19 +102,15 @@ function percent(v: string): number | null {
 }
 
 export async function compareCommand(argv: string[], io: CommandIo): Promise<number> {
-  const r = parse(argv, {
-    html: { type: 'string' }, 'fail-on': { type: 'string', multiple: true }, 'min-effect': { type: 'string' },
-    seed: { type: 'string' }, help: { type: 'boolean' },
-  });
-  if ('error' in r) return usage(io, [r.error], COMPARE_HELP);
+  const r = parseFlags(argv, COMPARE_FLAGS, { positionals: true });
   if (r.values.help) {
     io.stdout(COMPARE_HELP);
     return EXIT.ok;
   }
-  const problems: string[] = [];
+  const problems: string[] = r.errors;
   if (r.positionals.length !== 2) problems.push(`compare takes two summaries, BASE and NEW (got ${r.positionals.length})`);
   const gates: FailOn[] = [];
-  for (const e of (r.values['fail-on'] as string[] | undefined) ?? []) {
+  for (const e of r.values['fail-on'] ?? []) {
     const g = parseFailOn(e);
     if ('error' in g) problems.push(`--fail-on ${g.error}`);
     else gates.push(g);
