@@ -107,7 +107,8 @@ test('json: the direct scan and JSON.parse agree on every body, accepted or refu
   }
   assert.ok(scanned > 1_000, `the scan took ${scanned} bodies: too few to compare`);
   assert.deepEqual(scanPushJson(Buffer.from('{"property":"news","section":1,"id":1}')), { property: 'news', section: 1, id: 1 });
-  assert.deepEqual(scanPushJson(Buffer.from(' { "id" : 2 , "property":"x","id":3 } ')), { property: 'x', section: 0, id: 3 });
+  assert.deepEqual(scanPushJson(Buffer.from(' { "id" : 2 , "property":"x" } ')), { property: 'x', section: 0, id: 2 });
+  assert.equal(scanPushJson(Buffer.from(' { "id" : 2 , "property":"x","id":3 } ')), undefined);
 });
 
 test('json: invalid UTF-8 anywhere in the body is malformed, as in protobuf (RFC 8259 section 8.1)', () => {
@@ -172,4 +173,22 @@ test('protobuf: a 10-byte varint overflowing 64 bits, and field numbers 0 or abo
   malformed(() => decodePushProtobuf(big));
   const top = protobuf.Writer.create().uint32(((2 ** 29 - 1) * 8) >>> 0).uint32(1).finish(); // the largest field number
   assert.deepEqual(decodePushProtobuf(top), { property: '', section: 0, id: 0 });
+});
+
+test('json: a known field given twice is malformed, as protobuf-go refuses it; unknown and nested repeats are not', () => {
+  for (const body of [
+    '{"property":"news","property":"evil"}',
+    '{"id":1,"section":1,"id":1}',
+    '{"pro\\u0070erty":"news","property":"news"}',
+    '{"property":"news","x":{"a":[1,{"b":"}"}]},"property":null}',
+    '{"section":null,"section":2}',
+  ]) {
+    malformed(() => decodePushJson(Buffer.from(body)));
+  }
+  assert.deepEqual(decodePushJson(Buffer.from('{"x":1,"x":2,"property":"news","y":{"id":1,"id":2},"z":["id","id"],"id":3}')), {
+    property: 'news',
+    section: 0,
+    id: 3,
+  });
+  assert.deepEqual(decodePushJson(Buffer.from('{"p\\"q":1,"p\\"q":2,"s":"\\\\","id":"5"}')), { property: '', section: 0, id: 5 });
 });

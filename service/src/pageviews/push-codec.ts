@@ -1,5 +1,6 @@
 // Decoding PushRequest bodies. JSON follows protojson (https://protobuf.dev/programming-guides/json/): proto and
-// lowerCamel names, unknown fields ignored, null = default, integers as numbers or as strings holding a JSON number
+// lowerCamel names, unknown fields ignored, a known field given twice malformed (as protobuf-go's protojson), null =
+// default, integers as numbers or as strings holding a JSON number
 // of integral value ("7", "1e0", "7.0"), and the body must be valid UTF-8 (RFC 8259 section 8.1): invalid bytes are
 // malformed, never replaced. Protobuf is the proto3 wire format (https://protobuf.dev/programming-guides/encoding/):
 // unknown fields of every wire type, groups included (and known fields with a different wire type, as Go's decoder
@@ -26,15 +27,21 @@ export function decodePushJson(body: Buffer): PushFields {
 /** The general decoder (JSON.parse, then protojson's field rules). */
 export function decodePushJsonGeneral(body: Buffer): PushFields {
   let doc: unknown;
+  let text: string;
   try {
     // A fatal decoder: Buffer#toString would turn invalid UTF-8 into U+FFFD and accept it.
-    doc = JSON.parse(utf8.decode(body));
+    text = utf8.decode(body);
+    doc = JSON.parse(text);
   } catch (err) {
     throw twirpError.malformed('the json request could not be decoded', err);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw twirpError.malformed('the json request could not be decoded: expected an object');
   }
+  // JSON.parse keeps the last of repeated names; protojson refuses a field given twice, and two readers of one body
+  // must not see different values (a filter in front reading the first, this service the last).
+  const repeated = repeatedKnownField(text);
+  if (repeated !== undefined) throw twirpError.malformed(`the json request could not be decoded: ${repeated} is given more than once`);
   const out: PushFields = { property: '', section: 0, id: 0 };
   const fields = doc as Record<string, unknown>;
   for (const key in fields) {
@@ -52,6 +59,60 @@ export function decodePushJsonGeneral(body: Buffer): PushFields {
   return out;
 }
 
+/**
+ * The first known field named twice among the top-level members of `text`, which JSON.parse has accepted as an
+ * object (so the walk can trust its syntax). Names are compared after unescaping, as JSON.parse does.
+ */
+function repeatedKnownField(text: string): FieldName | undefined {
+  let seen = 0;
+  let i = text.indexOf('{') + 1;
+  const n = text.length;
+  const skipWs = () => {
+    while (i < n && isWs(text.charCodeAt(i))) i++;
+  };
+  /** Past the string starting at i (a quote); returns its raw text between the quotes. */
+  const skipString = (): string => {
+    const start = ++i;
+    while (text.charCodeAt(i) !== QUOTE) i += text.charCodeAt(i) === 0x5c ? 2 : 1;
+    return text.slice(start, i++);
+  };
+  for (;;) {
+    skipWs();
+    if (text.charCodeAt(i) !== QUOTE) return undefined; // `}`: the end of an empty or finished object
+    const raw = skipString();
+    const name = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+    const field = Object.hasOwn(JSON_NAMES, name) ? JSON_NAMES[name] : undefined;
+    if (field !== undefined) {
+      const bit = FIELD_BITS[field];
+      if ((seen & bit) !== 0) return field;
+      seen |= bit;
+    }
+    skipWs();
+    i++; // :
+    // The value: strings skipped whole, nesting counted, up to the comma or brace that ends the member.
+    let depth = 0;
+    for (;;) {
+      skipWs();
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) skipString();
+      else if (c === 0x7b || c === 0x5b) {
+        depth++;
+        i++;
+      } else if (c === 0x7d || c === 0x5d) {
+        if (depth === 0) return undefined; // the object's closing brace
+        depth--;
+        i++;
+      } else if (c === 0x2c && depth === 0) {
+        i++;
+        break;
+      } else i++;
+      if (i >= n) return undefined;
+    }
+  }
+}
+
+const FIELD_BITS: Record<FieldName, number> = { property: 1, section: 2, id: 4 };
+
 const QUOTE = 0x22;
 const isWs = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
@@ -59,7 +120,7 @@ const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 /**
  * The direct scan: an object whose members are only the three known fields, property an ASCII string without
  * escapes, section and id plain non-negative decimal integers (at most 15 digits, no leading zero), in any order,
- * repeated or not (last wins, as in JSON.parse). That is every body the bench and ordinary clients send, and it
+ * each at most once. That is every body the bench and ordinary clients send, and it
  * costs a fraction of JSON.parse plus the field walk. On anything else it returns undefined and the general decoder
  * decides, so both accept and refuse exactly the same bodies (service/test/push-codec.test.ts compares them).
  */
@@ -71,6 +132,7 @@ export function scanPushJson(b: Uint8Array): PushFields | undefined {
   i++;
   while (i < n && isWs(b[i]!)) i++;
   const out: PushFields = { property: '', section: 0, id: 0 };
+  let seen = 0;
   if (b[i] === 0x7d) {
     i++;
   } else {
@@ -87,6 +149,10 @@ export function scanPushJson(b: Uint8Array): PushFields | undefined {
       else if (keyLen === 7 && b[keyStart] === 0x73 && matches(b, keyStart, 'section')) field = 'section';
       else if (keyLen === 2 && b[keyStart] === 0x69 && b[keyStart + 1] === 0x64) field = 'id';
       else return undefined;
+      // A repeated field: the general decoder refuses it.
+      const bit = FIELD_BITS[field];
+      if ((seen & bit) !== 0) return undefined;
+      seen |= bit;
       while (i < n && isWs(b[i]!)) i++;
       if (b[i] !== 0x3a) return undefined; // :
       i++;
