@@ -548,14 +548,17 @@ export class Coordinator {
     return out;
   }
 
-  /** Tells every worker the run is over and closes the server (bounded). */
-  async close(): Promise<void> {
+  /**
+   * Tells every worker the run is over (`done`; `reject` with the reason when it never started) and closes the
+   * server (bounded).
+   */
+  async close(neverStarted?: string): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const s of this.sessions) {
-      if (s && s.status === 'ready') {
-        s.status = 'done';
-        s.send({ type: 'done' });
-      }
+    for (const s of [...this.sessions, ...this.pending]) {
+      if (!s || s.status === 'lost' || s.status === 'done') continue;
+      if (this.t0 === null && neverStarted !== undefined) s.send({ type: 'reject', message: `the run did not start: ${neverStarted}` });
+      else s.send({ type: 'done' });
+      s.status = 'done';
     }
     const closing = this.sessions.filter((s): s is Session => s !== null && s.ws.readyState !== WebSocket.CLOSED);
     await Promise.race([

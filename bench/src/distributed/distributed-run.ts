@@ -37,8 +37,8 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const local = o.local ? new LocalWorkers({ count: o.workers, url, dir: o.dir, connectTimeoutMs: o.connectTimeoutMs }) : null;
   const userSignal = o.signal ?? new AbortController().signal;
   let summary: RunSummary;
+  let notReady: string | null = null;
   try {
-    let notReady: string | null = null;
     try {
       await coordinator.prepare(o.profile, o.target, o.runId, userSignal);
     } catch (e) {
@@ -59,7 +59,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     });
     foldLateIntervals(coordinator, summary);
   } finally {
-    await coordinator.close();
+    await coordinator.close(notReady ?? undefined);
     await local?.stop();
   }
 
