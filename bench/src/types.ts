@@ -196,6 +196,16 @@ export interface StageSnapshot {
   latencyBuckets: { le: number; count: number }[];
   latencySumSeconds: number;
   latencyCount: number;
+  /** distributed runs: each worker's own cumulative figures in the merged snapshot (a lagging generator shows) */
+  workers?: WorkerSnapshot[];
+}
+
+/** One worker's part of a merged snapshot (distributed/coordinator.ts). */
+export interface WorkerSnapshot {
+  index: number;
+  counts: Counts;
+  inFlight: number;
+  achievedRate: number;
 }
 
 export type BenchEvent =

@@ -279,6 +279,41 @@ test('a real Prometheus takes the push: counters per stage, latency quantiles, g
   assert.deepEqual(await prom.query(`bench_requests_sent_total{run="${runId}"}`), []);
 });
 
+test('distributed runs: per-worker counters carry a worker label and add up to the merged series in a real Prometheus', async (t) => {
+  const prom = await Prometheus.start();
+  t.after(() => prom.destroy());
+  const runId = `rw-workers-${process.pid}-${Date.now()}`;
+  const out = prometheusRemoteWriteOutput({ url: prom.writeUrl, intervalMs: 200, logger: silent });
+  const s0 = stage(0, 'hold');
+  await out.start(runInfo(runId, [s0]));
+  out.add({ type: 'stage-start', at: Date.now(), stage: s0 });
+  for (const n of [300, 600, 900]) {
+    // worker 0 does two thirds, worker 1 one third: together the merged snapshot
+    const merged = snapshot(n);
+    const part = (share: number, index: number) => {
+      const c = snapshot(Math.round(n * share), 0).counts;
+      return { index, counts: c, inFlight: index + 1, achievedRate: 95 * share };
+    };
+    merged.workers = [part(2 / 3, 0), part(1 / 3, 1)];
+    merged.counts = merged.workers.reduce((a, w) => ({
+      sent: a.sent + w.counts.sent, completed: a.completed + w.counts.completed, ok: a.ok + w.counts.ok,
+      errors: a.errors + w.counts.errors, timeouts: 0, dropped: a.dropped + w.counts.dropped,
+    }), { sent: 0, completed: 0, ok: 0, errors: 0, timeouts: 0, dropped: 0 });
+    out.add({ type: 'tick', at: Date.now(), stage: s0, snapshot: merged });
+    await sleep(300);
+  }
+  const live = await prom.waitForData(`bench_worker_in_flight{run="${runId}"}`);
+  assert.deepEqual(live.map((s) => [s.metric.worker, s.value[1]]).sort(), [['0', '1'], ['1', '2']]);
+  await out.stop(summary(runId));
+  const perWorker = await prom.query(`sum by (worker) (max_over_time(bench_worker_requests_total{run="${runId}"}[5m]))`);
+  const byWorker = Object.fromEntries(perWorker.map((s) => [s.metric.worker, Number(s.value[1])]));
+  assert.deepEqual(byWorker, { 0: 600, 1: 300 });
+  const merged = await prom.query(`sum(max_over_time(bench_requests_total{run="${runId}"}[5m]))`);
+  assert.equal(Number(merged[0]!.value[1]), byWorker[0]! + byWorker[1]!);
+  const okOnly = await prom.query(`max_over_time(bench_worker_requests_total{run="${runId}",worker="1",outcome="ok"}[5m])`);
+  assert.equal(Number(okOnly[0]!.value[1]), 270);
+});
+
 test('Prometheus down: batches are dropped and counted, the run and stop go on', async () => {
   const port = await freePort(); // nothing listens here
   const out = prometheusRemoteWriteOutput({ url: `http://127.0.0.1:${port}/api/v1/write`, intervalMs: 100, timeoutMs: 500, logger: silent });

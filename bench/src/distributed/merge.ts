@@ -7,7 +7,7 @@
 // cannot stall the live line or grow memory). An interval that comes after its second went out is "late": it is
 // emitted on its own, and it joins the totals like any other — nothing is dropped for being late (Artillery
 // drops such batches, artillery #1695).
-import type { Counts, LatencySummary, Model, StageResult, StageSnapshot } from '../types';
+import type { Counts, LatencySummary, Model, StageResult, StageSnapshot, WorkerSnapshot } from '../types';
 import { addCounts, addInterval, emptyCounts, emptyInterval, type Interval } from '../metrics/interval';
 import { BUCKETS_SECONDS, summarize } from '../metrics/latency-histogram';
 import type { WorkerTick } from './protocol';
@@ -151,8 +151,10 @@ export class StageMerge {
     let sum = 0;
     let count = 0;
     const buckets = new Array<number>(BUCKETS_SECONDS.length + 1).fill(0);
-    for (const t of this.ticks) {
+    const workers: WorkerSnapshot[] = [];
+    for (const [index, t] of this.ticks.entries()) {
       if (!t) continue;
+      workers.push({ index, counts: { ...t.counts }, inFlight: t.inFlight, achievedRate: t.achievedRate });
       addCounts(counts, t.counts);
       inFlight += t.inFlight;
       achieved += t.achievedRate;
@@ -174,6 +176,7 @@ export class StageMerge {
       latencyBuckets: buckets.map((c, i) => ({ le: BUCKETS_SECONDS[i] ?? Number.POSITIVE_INFINITY, count: c })),
       latencySumSeconds: sum,
       latencyCount: count,
+      workers,
     };
   }
 }

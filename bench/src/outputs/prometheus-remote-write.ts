@@ -22,12 +22,15 @@
 //   bench_dropped_total                             open model: arrivals dropped at the in-flight cap
 //   bench_request_duration_seconds_bucket{le}/_sum/_count   latency, same bucket bounds as the service
 //   bench_in_flight, bench_target_rate, bench_achieved_rate  gauges
+//   bench_worker_requests_sent_total{worker}, bench_worker_requests_total{worker,outcome},
+//   bench_worker_in_flight{worker}, bench_worker_achieved_rate{worker}   distributed runs: each worker's own
+//                                                   part (worker = its index); the series above are the merge
 // Counters are per stage label, cumulative since the stage started, and kept monotonic here. When a stage
 // ends, its series get a final sample and then a staleness marker, so gauges of a finished stage stop at
 // the stage's end instead of lingering for Prometheus' 5-minute lookback.
 import { Writer } from 'protobufjs';
 import pino from 'pino';
-import type { BenchEvent, Output, RunInfo, StageInfo, StageSnapshot, Summary } from '../types';
+import type { BenchEvent, Counts, Output, RunInfo, StageInfo, StageSnapshot, Summary } from '../types';
 import { BackgroundSender } from './background-sender';
 
 // snappyjs ships no type declarations; compress (block format) is the one function used.
@@ -117,7 +120,7 @@ const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 /** Labels every series gets from the run itself. */
 const RUN_LABELS = new Set(['run', 'profile', 'stage']);
 /** Labels some series carry on their own; a run label of the same name would duplicate them. */
-const SERIES_LABELS = new Set(['__name__', 'outcome', 'http_status', 'twirp_code', 'error_code', 'le', 'job', 'instance']);
+const SERIES_LABELS = new Set(['__name__', 'outcome', 'http_status', 'twirp_code', 'error_code', 'le', 'worker', 'job', 'instance']);
 
 /**
  * Sorts labels by name (the spec: names MUST be sorted lexicographically), drops empty values (an empty value
@@ -201,18 +204,20 @@ export function snapshotPoints(s: StageSnapshot): Point[] {
   const counter = (name: string, value: number, labels: Record<string, string> = {}): void => {
     out.push({ name, labels, value, counter: true });
   };
-  const gauge = (name: string, value: number): void => {
-    out.push({ name, labels: {}, value, counter: false });
+  const gauge = (name: string, value: number, labels: Record<string, string> = {}): void => {
+    out.push({ name, labels, value, counter: false });
   };
-  counter('bench_requests_sent_total', s.counts.sent);
   // The bench's Counts overlap (errors = non-2xx answers + socket failures + timeouts, see
   // bench/src/metrics/stage-recorder.ts); as outcomes they are split so that every finished request is in one.
-  const c = s.counts;
-  const httpErrors = Math.max(0, c.completed - c.ok);
-  counter('bench_requests_total', c.ok, { outcome: 'ok' });
-  counter('bench_requests_total', httpErrors, { outcome: 'http_error' });
-  counter('bench_requests_total', Math.max(0, c.errors - httpErrors - c.timeouts), { outcome: 'socket_error' });
-  counter('bench_requests_total', c.timeouts, { outcome: 'timeout' });
+  const outcomes = (name: string, c: Counts, labels: Record<string, string>): void => {
+    const httpErrors = Math.max(0, c.completed - c.ok);
+    counter(name, c.ok, { ...labels, outcome: 'ok' });
+    counter(name, httpErrors, { ...labels, outcome: 'http_error' });
+    counter(name, Math.max(0, c.errors - httpErrors - c.timeouts), { ...labels, outcome: 'socket_error' });
+    counter(name, c.timeouts, { ...labels, outcome: 'timeout' });
+  };
+  counter('bench_requests_sent_total', s.counts.sent);
+  outcomes('bench_requests_total', s.counts, {});
   counter('bench_dropped_total', s.counts.dropped);
   for (const [status, n] of Object.entries(s.by_status)) counter('bench_responses_total', n, { http_status: status });
   for (const [code, n] of Object.entries(s.by_twirp_code)) {
@@ -227,6 +232,13 @@ export function snapshotPoints(s: StageSnapshot): Point[] {
   gauge('bench_in_flight', s.inFlight);
   if (s.targetRate !== null && Number.isFinite(s.targetRate)) gauge('bench_target_rate', s.targetRate);
   gauge('bench_achieved_rate', s.achievedRate);
+  for (const w of s.workers ?? []) {
+    const worker = { worker: String(w.index) };
+    counter('bench_worker_requests_sent_total', w.counts.sent, worker);
+    outcomes('bench_worker_requests_total', w.counts, worker);
+    gauge('bench_worker_in_flight', w.inFlight, worker);
+    gauge('bench_worker_achieved_rate', w.achievedRate, worker);
+  }
   return out.filter((p) => Number.isFinite(p.value));
 }
 
