@@ -3,24 +3,17 @@
 // prints the manifests; `run` creates them, follows the coordinator and exits with its code.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import pino from 'pino';
 import type { Profile } from '../src/types';
+import { commandLogger, EXIT, usageError, type Io } from '../src/command';
 import { loadProfile, looksLikePath, ProfileError, ProfileLoadError, type ProfileOverrides } from '../src/profiles/index';
 import type { DistributedArgs } from '../src/distributed/role-args';
 import { render, RenderError, toYaml, type RenderOptions } from './render';
 import { k8sRun } from './run';
 
-interface Io {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-  stderrIsTTY: boolean;
-  env: NodeJS.ProcessEnv;
-}
-
-/** What the run's own flag parser gives back (injected by the CLI, so this file does not import it). */
+/** What the run command's flag parser gives back (passed in by the k8s command, so this file does not import it). */
 export interface RunArgsParser {
   (argv: string[]): {
-    args: { profile: string; target?: string; overrides: ProfileOverrides; out?: string; distributed: DistributedArgs; help: boolean };
+    args: { profile: string; target?: string; overrides: ProfileOverrides; out?: string; distributed: DistributedArgs };
     errors: string[];
   };
 }
@@ -56,15 +49,10 @@ export function k8sHelp(): string {
 
 export async function k8sMain(argv: string[], io: Io, signal: AbortSignal | undefined, parseRunArgs: RunArgsParser): Promise<number> {
   const sub = argv[0];
-  if (sub === undefined || sub === '--help' || sub === 'help') {
-    io.stdout(k8sHelp());
-    return sub === undefined ? 2 : 0;
+  if (sub !== 'render' && sub !== 'run') {
+    return usageError(io, 'k8s', [sub === undefined ? 'which one: k8s render or k8s run' : `unknown subcommand "${sub}" (render or run)`]);
   }
   const errors: string[] = [];
-  if (sub !== 'render' && sub !== 'run') {
-    io.stderr(`bench k8s: unknown subcommand "${sub}" (render or run)\n${k8sHelp()}`);
-    return 2;
-  }
   // the Kubernetes flags are taken out; the rest is a run's command line
   const k: Record<string, string> = {};
   const rest: string[] = [];
@@ -82,10 +70,6 @@ export async function k8sMain(argv: string[], io: Io, signal: AbortSignal | unde
     else k[name] = v;
   }
   const { args, errors: runErrors } = parseRunArgs(rest);
-  if (args.help) {
-    io.stdout(k8sHelp());
-    return 0;
-  }
   errors.push(...runErrors);
   const d = args.distributed;
   if (d.workers === undefined && !rest.some((a) => a.startsWith('--workers'))) errors.push('--workers N is required (how many worker pods)');
@@ -100,7 +84,7 @@ export async function k8sMain(argv: string[], io: Io, signal: AbortSignal | unde
   }
   const pull = k['image-pull-policy'];
   if (pull !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(pull)) errors.push(`--image-pull-policy must be Always, IfNotPresent or Never (got "${pull}")`);
-  const base = io.env.INIT_CWD || process.cwd();
+  const base = io.cwd;
   let profile: Profile | undefined;
   try {
     profile = loadProfile(looksLikePath(args.profile) ? resolve(base, args.profile) : args.profile, args.overrides).profile;
@@ -125,16 +109,13 @@ export async function k8sMain(argv: string[], io: Io, signal: AbortSignal | unde
       errors.push(...e.message.split('\n'));
     }
   }
-  if (errors.length > 0 || !profile) {
-    io.stderr(`bench k8s ${sub}: ${errors.length} problem(s), nothing was done:\n${errors.map((e) => `  - ${e}`).join('\n')}\nSee npm run bench -- k8s --help.\n`);
-    return 2;
-  }
+  if (errors.length > 0 || !profile) return usageError(io, `k8s ${sub}`, errors);
   if (sub === 'render') {
     io.stdout(toYaml(objects));
-    return 0;
+    return EXIT.ok;
   }
 
-  const logger = pino({ base: undefined }, { write: (line: string) => io.stderr(line) });
+  const logger = commandLogger(io, 'info');
   const dir = args.out !== undefined ? resolve(base, args.out)
     : resolve(join('bench-results', `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${profile.name}-k8s`));
   try {
@@ -153,6 +134,6 @@ export async function k8sMain(argv: string[], io: Io, signal: AbortSignal | unde
     return r.exitCode;
   } catch (e) {
     logger.error({ err: (e as Error).message, code: (e as { code?: string }).code }, 'k8s run failed');
-    return 1;
+    return EXIT.failure;
   }
 }

@@ -3,7 +3,7 @@
 // coordinator's exit code. @kubernetes/client-node 1.x: 2.x needs Node >= 22.19 and crashes on import under 20.
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
-import { extractSummary } from './summary-log';
+import { extractSummary } from '../src/distributed/summary-log';
 
 export interface K8sRunOptions {
   objects: Record<string, unknown>[];

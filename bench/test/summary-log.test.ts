@@ -2,7 +2,7 @@
 // (and from the last frame when there are two); a missing or cut frame is a clear error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BEGIN, extractSummary, frameSummary, SummaryLogError } from '../k8s/summary-log';
+import { BEGIN, extractSummary, frameSummary, SummaryLogError } from '../src/distributed/summary-log';
 
 test('a framed summary survives a noisy log; a missing or cut one is an error', () => {
   const summary = JSON.stringify({ run_id: 'r', stages: Array.from({ length: 200 }, (_, i) => ({ name: `s${i}`, p99: i / 7 })), text: 'é ✓' }, null, 2);

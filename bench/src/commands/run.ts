@@ -1,6 +1,6 @@
 // `npm run bench -- [run] --profile NAME [--target URL] ...`, the default command: flags -> options -> profile ->
 // target (a URL, or the service started here) -> runProfile -> the summary, finished and written once -> exit code.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Output, Profile } from '../types';
@@ -20,6 +20,9 @@ import { runApmAb } from '../apm-ab';
 import { startService, stopService, type ServiceProcess } from '../target/service-process';
 import { serviceEnvFor } from '../target/service-env';
 import { RowCounter } from '../target/mysql-rows';
+import { parseDistributedArgs, runWorkerRole, workerIdentity, type DistributedArgs } from '../distributed/role-args';
+import { runDistributed } from '../distributed/distributed-run';
+import { frameSummary } from '../distributed/summary-log';
 
 /** The run command's options, from its flags. */
 export interface RunArgs {
@@ -35,6 +38,8 @@ export interface RunArgs {
   serviceEnv: Record<string, string>;
   scrape: boolean;
   listProfiles: boolean;
+  /** --workers, --coordinator, --worker and their options (distributed/role-args.ts) */
+  distributed: DistributedArgs;
 }
 
 export const RUN_FLAGS = {
@@ -57,6 +62,13 @@ export const RUN_FLAGS = {
   grafana: { type: 'string', arg: 'URL', help: 'also write stage annotations to Grafana at URL (token from GRAFANA_TOKEN)' },
   'service-env': { type: 'string', multiple: true, arg: 'KEY=VALUE', help: 'environment for the self-started service' },
   'no-scrape': { type: 'boolean', help: 'do not read the target\'s /metrics (for targets without one)' },
+  workers: { type: 'string', arg: 'N', help: 'run the profile on N worker processes on this machine, merged into one summary; with --coordinator, wait for N workers on other hosts' },
+  coordinator: { type: 'boolean', help: 'coordinate N workers on other hosts (each runs --worker URL); needs --workers and --target' },
+  listen: { type: 'string', arg: 'HOST:PORT', help: 'where the coordinator listens (default 0.0.0.0:7070 with --coordinator; 127.0.0.1, a free port, with --workers alone)' },
+  worker: { type: 'string', arg: 'URL', help: 'be a worker of the coordinator at ws://HOST:PORT: the profile and the target come from it' },
+  'connect-timeout': { type: 'string', arg: 'D', help: 'how long the coordinator waits for every worker to be ready, and a worker for its coordinator (default 60s)' },
+  'allow-worker-loss': { type: 'boolean', help: 'a worker that is lost, falls behind or never gets ready is reported, but does not fail the run' },
+  'summary-to-log': { type: 'boolean', help: 'also print summary.json, framed, on stdout (how `k8s run` copies it out of a finished pod)' },
   'list-profiles': { type: 'boolean', help: 'list the shipped profiles and exit' },
 } as const satisfies FlagSpecs;
 
@@ -131,6 +143,12 @@ export function parseRunArgs(argv: string[]): { args: RunArgs; errors: string[] 
   if (target !== undefined && Object.keys(serviceEnv).length > 0) errors.push('--service-env applies to the self-started service: it cannot be used with --target');
   const profile = v.profile ?? 'smoke';
   if (profile.trim() === '') errors.push('--profile must not be empty');
+  const raw = v as Record<string, string | true | string[] | undefined>;
+  const distributed = parseDistributedArgs({
+    str: (n) => (typeof raw[n] === 'string' ? raw[n] as string : undefined),
+    bool: (n) => raw[n] === true,
+    has: (n) => raw[n] !== undefined,
+  }, target, errors);
 
   return {
     args: {
@@ -146,6 +164,7 @@ export function parseRunArgs(argv: string[]): { args: RunArgs; errors: string[] 
       serviceEnv,
       scrape: v['no-scrape'] !== true,
       listProfiles: v['list-profiles'] === true,
+      distributed,
     },
     errors,
   };
@@ -191,6 +210,14 @@ export const command: Command = {
   help: helpText,
   async run(argv, io, signal) {
     const { args, errors } = parseRunArgs(argv);
+    if (args.distributed.worker !== undefined) {
+      if (errors.length > 0) return usageError(io, 'run', errors);
+      const logger = commandLogger(io, args.quiet ? 'warn' : 'info');
+      return runWorkerRole({
+        url: args.distributed.worker, ...workerIdentity(io.env), target: args.target, connectTimeoutMs: args.distributed.connectTimeoutMs,
+        signal, log: (obj, msg) => logger.info(obj, msg),
+      }, (obj, msg) => logger.error(obj, msg));
+    }
     if (args.listProfiles && errors.length === 0) {
       io.stdout(shippedProfileNames().join('\n') + '\n');
       return EXIT.ok;
@@ -250,7 +277,11 @@ async function runBench(args: RunArgs, profile: Profile, io: Io, signal?: AbortS
         ...common, services, apmServerUrl: io.env.ELASTIC_APM_SERVER_URL || undefined,
         serviceEnv: serviceEnvFor(profile.request.properties, args.serviceEnv, warnLog), onCleanup: (f) => cleanups.push(f),
       })
-      : await runOnce({ ...common, target: args.target, services, serviceEnv: args.serviceEnv, warnLog });
+      : await runOnce({ ...common, target: args.target, services, serviceEnv: args.serviceEnv, warnLog, distributed: args.distributed });
+    if (args.distributed.summaryToLog) {
+      const file = join(dir, 'summary.json');
+      io.stdout(frameSummary(existsSync(file) ? readFileSync(file, 'utf8') : JSON.stringify(summary, null, 2)));
+    }
     log({ dir: join(dir, 'summary.json'), passed: summary.passed }, 'bench run finished');
     if (summary.error !== undefined || summary.interrupted) return EXIT.failure;
     return summary.passed ? EXIT.ok : EXIT.thresholds;
@@ -279,6 +310,7 @@ interface OnceInput {
   signal?: AbortSignal;
   log: (obj: Record<string, unknown>, msg: string) => void;
   warnLog: (obj: Record<string, unknown>, msg: string) => void;
+  distributed: DistributedArgs;
 }
 
 /** One profile against one target: the target given, or the service started here (stopped before the summary is finished). */
@@ -293,9 +325,16 @@ async function runOnce(x: OnceInput): Promise<RunSummary> {
     x.log({ target, pid: svc.pid, log: svc.logFile }, 'service started');
   }
   await x.outputs.start(runInfo(x.profile, target, x.runId));
-  const summary = await runProfile({
-    profile: x.profile, target, runId: x.runId, outputs: x.outputs, rows: x.rows, signal: x.signal, scrape: x.scrape, log: x.log,
-  });
+  const options = { profile: x.profile, target, runId: x.runId, outputs: x.outputs, rows: x.rows, signal: x.signal, scrape: x.scrape, log: x.log };
+  const d = x.distributed;
+  const summary = d.workers === undefined
+    ? await runProfile(options)
+    // the same run with N workers as its executor: thresholds, scrapes, rows and outputs stay here, once
+    : await runDistributed({
+      ...options, workers: d.workers, local: !d.coordinator, listen: d.listen, dir: x.dir, connectTimeoutMs: d.connectTimeoutMs,
+      allowWorkerLoss: d.allowWorkerLoss,
+      onListening: (url) => x.log({ url, workers: d.workers }, d.coordinator ? 'coordinator listening: start each worker with --worker URL' : 'coordinator listening'),
+    });
   if (svc) {
     x.services.splice(x.services.indexOf(svc), 1);
     const stopped = await stopService(svc, x.mysqlUrl);

@@ -393,7 +393,8 @@ export class Coordinator {
 
   /** The stage executor the run calls for every stage (both models). */
   readonly executor = async (spec: StageSpec, ctx: StageContext): Promise<StageResult> => {
-    const index = ctx.stage.index;
+    // the profile's stage index (the run calls this once per stage, in order; ctx.stage.index may be offset)
+    const index = this.stages.length;
     const merge = new StageMerge({ stage: index, model: spec.model, workers: this.o.workers });
     const live = this.liveSessions();
     const maxRtt = Math.max(0, ...live.map((s) => s.clock?.rttMs ?? 0));
