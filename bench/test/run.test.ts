@@ -216,6 +216,18 @@ test('the summary is finished before it is written: an output that fails to deli
   assert.deepEqual(summary.warnings, written[0]);
 });
 
+test('runs that share one set of outputs number their stages on from each other (--apm-ab)', async () => {
+  const srv = await server();
+  const p = profile({ stages: [{ name: 'a', duration: '200ms', rate: 20 }, { name: 'b', duration: '200ms', rate: 20 }] });
+  const rec = recorder();
+  const outputs = new OutputSet([rec.output]);
+  const second = await runProfile({ profile: p, firstStageIndex: 2, target: srv.url, runId: 'r11', outputs, scrape: false });
+  assert.deepEqual(runInfo(p, srv.url, 'r11', 2).stages.map((s) => `${s.index}:${s.name}`), ['2:a', '3:b']);
+  const seen = new Set(rec.events.map((e) => `${e.stage.index}:${e.stage.name}`));
+  assert.deepEqual([...seen].sort(), ['2:a', '3:b']);
+  assert.deepEqual(second.stages.map((s) => s.name), ['a', 'b']);
+});
+
 test('a target that rejects nearly everything as invalid_argument gets a warning naming the likely cause', async () => {
   const srv = await server({ errors: [{ code: 'invalid_argument', every: 1 }] });
   const p = profile({ stages: [{ name: 'only', duration: '300ms', rate: 30 }] });
