@@ -15,6 +15,8 @@ export interface CommandIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   env: NodeJS.ProcessEnv;
+  /** where relative paths on the command line are resolved (the bench's Io has it) */
+  cwd?: string;
 }
 
 const EXIT = { ok: 0, failure: 1, usage: 2, thresholds: 99 } as const;
@@ -48,7 +50,7 @@ summary, 1 anything else.
 `;
 
 function base(io: CommandIo): string {
-  return io.env.INIT_CWD || process.cwd();
+  return io.cwd ?? (io.env.INIT_CWD || process.cwd());
 }
 
 /** A run folder means its summary.json. */
