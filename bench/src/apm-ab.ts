@@ -29,6 +29,8 @@ export interface ApmAbOptions {
   scrape: boolean;
   signal?: AbortSignal;
   log: (obj: Record<string, unknown>, msg: string) => void;
+  /** --kibana: recorded in the summary for the report's trace links */
+  kibanaUrl?: string;
 }
 
 const VARIANTS = ['off', 'on'] as const;
@@ -97,6 +99,7 @@ export async function runApmAb(x: ApmAbOptions): Promise<RunSummary> {
   const err = parts.find((p) => p.summary.error !== undefined)?.summary.error;
   if (err !== undefined) summary.error = err;
   if (parts.some((p) => p.summary.interrupted)) summary.interrupted = true;
+  if (x.kibanaUrl) summary.kibana_url = x.kibanaUrl;
   await x.outputs.stop(summary);
   return summary;
 }

@@ -153,6 +153,8 @@ export interface Summary {
   target: string;
   /** `git rev-parse HEAD` of the bench's checkout, null when it is not a git checkout. */
   git_commit?: string | null;
+  /** --kibana: the Kibana the service's traces go to; the report links trace ids to its APM trace view. */
+  kibana_url?: string;
   started_at: string;
   ended_at: string;
   passed: boolean;

@@ -18,6 +18,8 @@ const ARTIFACTS = join(ROOT, 'bench-results', 'test-artifacts');
 let browser: Browser;
 let runDir: string;
 let summary: Record<string, any>;
+/** Never contacted: the report only links to it. */
+const KIBANA = 'http://127.0.0.1:5601';
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -26,14 +28,14 @@ before(async () => {
     name: 'report-test',
     breakpoint: true,
     thresholds: ['error_rate < 50%', 'p99 < 1ms'],
-    request: { timeout: '2s', invalidShare: 0.05 },
+    request: { timeout: '2s', invalidShare: 0.05, traceSampleRate: 0.5 },
     stages: [
       { name: 'ramp', duration: '3s', rate: 100, rampTo: 400 },
       { name: 'hold-500', duration: '3s', rate: 500, thresholds: ['achieved_rate >= 90% of target'] },
     ],
   }));
   runDir = join(dir, 'run');
-  const r = await runCli(['--profile', profile, '--out', runDir, '--quiet'], { ...process.env, MYSQL_URL: '' }, 180_000);
+  const r = await runCli(['--profile', profile, '--out', runDir, '--quiet', '--kibana', KIBANA], { ...process.env, MYSQL_URL: '' }, 180_000);
   // p99 < 1ms is meant to fail on this machine now and then; either verdict renders
   assert.ok(r.code === 0 || r.code === 99, `bench exited ${r.code}\n${r.stderr}`);
   summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8'));
@@ -108,9 +110,16 @@ test('every run folder has a report.html that shows the summary and makes no req
   // the breakpoint (the profile asks for one) and the worst requests with their trace ids
   assert.ok(summary.breakpoint, 'the run reports a breakpoint');
   assert.match((await page.textContent('#breakpoint'))!, summary.breakpoint.highest_rate_held === null ? /none held/ : new RegExp(`${summary.breakpoint.highest_rate_held} req/s`));
+  assert.equal(summary.kibana_url, KIBANA);
   const traceIds = await page.$$eval('#worst td .mono', (els) => els.map((e) => e.textContent));
-  const slowest = summary.stages[0].worst.slowest.slice(0, 5).map((r: any) => r.trace_id);
-  for (const id of slowest) assert.ok(traceIds.includes(id), `trace ${id} of a slow answer is listed`);
+  const links = await page.$$eval('#worst td a', (els) => els.map((e) => e.getAttribute('href')));
+  const shownWorst = summary.stages.flatMap((s: any) => [...s.worst.slowest.slice(0, 5), ...s.worst.failed.slice(0, 5)]);
+  assert.ok(shownWorst.some((r: any) => r.sampled) && shownWorst.some((r: any) => !r.sampled), 'both traced and untraced requests among the worst');
+  for (const r of shownWorst) {
+    assert.ok(traceIds.includes(r.trace_id), `trace ${r.trace_id} is listed`);
+    // only a traced request has a trace to open in Kibana's APM
+    assert.equal(links.includes(`${KIBANA}/app/apm/link-to/trace/${r.trace_id}`), r.sampled, `link for ${r.trace_id} (sampled ${r.sampled})`);
+  }
   const serviceRows = await page.$$('#latency-table tr[data-kind="service_time_ms"]');
   assert.equal(serviceRows.length, summary.stages.filter((s: any) => s.service_time_ms).length, 'service time for the open stage');
 

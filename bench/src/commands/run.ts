@@ -35,6 +35,7 @@ export interface RunArgs {
   apmAb: boolean;
   prometheusRw?: string;
   grafana?: string;
+  kibana?: string;
   serviceEnv: Record<string, string>;
   scrape: boolean;
   listProfiles: boolean;
@@ -60,6 +61,7 @@ export const RUN_FLAGS = {
   'apm-ab': { type: 'boolean', help: 'run the profile twice on self-started services, Elastic APM off then on, and report the ratios' },
   'prometheus-rw': { type: 'string', arg: 'URL', help: 'also push live metrics by Prometheus remote write to URL' },
   grafana: { type: 'string', arg: 'URL', help: 'also write stage annotations to Grafana at URL (token from GRAFANA_TOKEN)' },
+  kibana: { type: 'string', arg: 'URL', help: 'Kibana base URL: the report links the worst requests\' trace ids to its APM trace view (summary.kibana_url)' },
   'service-env': { type: 'string', multiple: true, arg: 'KEY=VALUE', help: 'environment for the self-started service' },
   'no-scrape': { type: 'boolean', help: 'do not read the target\'s /metrics (for targets without one)' },
   workers: { type: 'string', arg: 'N', help: 'run the profile on N worker processes on this machine, merged into one summary; with --coordinator, wait for N workers on other hosts' },
@@ -161,6 +163,7 @@ export function parseRunArgs(argv: string[]): { args: RunArgs; errors: string[] 
       apmAb: v['apm-ab'] === true,
       prometheusRw: url('prometheus-rw', v['prometheus-rw']),
       grafana: url('grafana', v.grafana),
+      kibana: url('kibana', v.kibana),
       serviceEnv,
       scrape: v['no-scrape'] !== true,
       listProfiles: v['list-profiles'] === true,
@@ -271,7 +274,7 @@ async function runBench(args: RunArgs, profile: Profile, io: Io, signal?: AbortS
       }
     }
     log({ dir, runId, profile: profile.name }, 'bench run starting');
-    const common = { profile, runId, dir, outputs: outputSet, rows, mysqlUrl, signal, scrape: args.scrape, log };
+    const common = { profile, runId, dir, outputs: outputSet, rows, mysqlUrl, signal, scrape: args.scrape, log, kibanaUrl: args.kibana };
     const summary = args.apmAb
       ? await runApmAb({
         ...common, services, apmServerUrl: io.env.ELASTIC_APM_SERVER_URL || undefined,
@@ -311,6 +314,8 @@ interface OnceInput {
   log: (obj: Record<string, unknown>, msg: string) => void;
   warnLog: (obj: Record<string, unknown>, msg: string) => void;
   distributed: DistributedArgs;
+  /** --kibana: recorded in the summary for the report's trace links */
+  kibanaUrl?: string;
 }
 
 /** One profile against one target: the target given, or the service started here (stopped before the summary is finished). */
@@ -342,6 +347,7 @@ async function runOnce(x: OnceInput): Promise<RunSummary> {
     if (stopped.warning) summary.warnings.push(stopped.warning);
   }
   summary.run_dir = x.dir;
+  if (x.kibanaUrl) summary.kibana_url = x.kibanaUrl;
   await x.outputs.stop(summary);
   return summary;
 }
