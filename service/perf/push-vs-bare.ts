@@ -10,6 +10,7 @@
 //   node --import tsx service/perf/push-vs-bare.ts [--rounds 3] [--duration 10] [--connections 100] [--threads 2]
 //                                                  [--store mysql|memory] [--mysql-via tcp|socket]
 //                                                  [--mariadb-arg=FLAG]... [--variant 'name:ENV=value,...']...
+//                                                  [--keys]
 // `--store memory` runs the service on its embedded store: the same comparison without the database, which
 // separates the HTTP/Twirp cost from the commit cost. `--mysql-via socket` connects to the (co-located) MariaDB
 // over its unix socket instead of TCP on 127.0.0.1. `--mariadb-arg` adds a flag to the throwaway mariadbd, to price a
@@ -19,11 +20,15 @@
 // Extra env (BATCH_*, DB_POOL_*) is passed to the service. `--variant` starts one more service with those settings
 // added, measured in the same rounds (the order of the services rotates each round), and prints its ratio to bare
 // and to the default service: `--variant 'plain cycle:BATCH_REBALANCE=false'` prices one setting side by side.
+// `--keys` adds the service once more as `push+keys`, sent a unique Idempotency-Key with every request (the unique
+// index and the key's validation, side by side with `push`); every target's wrk then builds each request in Lua
+// (wrk's request()), so the load generator's extra cost is the same for all.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { SERVICE_V8_FLAGS, serviceNodeArgs } from '../src/launch';
 import { MariaDb, freePort } from '../test/support/mariadb';
@@ -160,6 +165,8 @@ interface Target {
   batchesBefore?: Map<string, number>;
   batchShares?: string;
   metrics?: string;
+  /** A wrk script of its own (--keys). */
+  script?: string;
 }
 
 /** `name:ENV=value,ENV2=value` -> a service variant started with those settings added. */
@@ -184,6 +191,7 @@ async function main(): Promise<void> {
       'mysql-via': { type: 'string', default: 'tcp' },
       'mariadb-arg': { type: 'string', multiple: true, default: [] },
       variant: { type: 'string', multiple: true, default: [] },
+      keys: { type: 'boolean', default: false },
       'bare-server': { type: 'string' },
     },
   });
@@ -211,10 +219,21 @@ async function main(): Promise<void> {
 
   const dir = await mkdtemp(join(tmpdir(), 'pvlab-perf-'));
   const script = join(dir, 'post.lua');
-  await writeFile(
-    script,
-    `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`,
-  );
+  const head = `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`;
+  // --keys: each request built in Lua; the keyed script adds a key unique per run, wrk thread and request.
+  const perRequest = (keyed: boolean) =>
+    `${head}local threads = 0\nfunction setup(thread) threads = threads + 1; thread:set("tid", threads) end\n` +
+    // os.time() at load tells the runs of one script apart (warm-up and rounds are seconds apart): a key repeated
+    // by a later run would be answered ok and not stored.
+    `local started = os.time()\nlocal n = 0\nfunction request()\n  n = n + 1\n` +
+    (keyed ? `  wrk.headers["Idempotency-Key"] = "${randomBytes(8).toString('hex')}-" .. started .. "-" .. tid .. "-" .. n\n` : '') +
+    `  return wrk.format()\nend\n`;
+  await writeFile(script, values.keys ? perRequest(false) : head);
+  if (values.keys) {
+    const keyed = join(dir, 'post-keyed.lua');
+    await writeFile(keyed, perRequest(true));
+    targets.push({ name: 'push+keys', env: {}, rps: [], cpu: [], busy: [], lines: [], script: keyed });
+  }
   let db: MariaDb | undefined;
   let bare: ChildProcess | undefined;
   const cleanup = async () => {
@@ -262,7 +281,7 @@ async function main(): Promise<void> {
     const push = targets[0]!;
 
     // Warm everything (JIT, pool connections, InnoDB) before measuring.
-    for (const t of targets) await wrk(pushUrl(t), script, { ...o, duration: 3 });
+    for (const t of targets) await wrk(pushUrl(t), t.script ?? script, { ...o, duration: 3 });
     await wrk(bareUrl, script, { ...o, duration: 3 });
     const rowsBefore = await rowCount();
     await timeScrape(metricsUrl(push)); // the first scrape pays for lazy initialisation
@@ -296,7 +315,7 @@ async function main(): Promise<void> {
       const order = targets.map((_, i) => targets[(i + r) % targets.length]!);
       lines.push(line(r, 'bare', await measured(bareT, bare.pid!, undefined, () => wrk(bareUrl, script, o))));
       for (const t of order) {
-        const run = measured(t, t.child!.pid!, db?.pid, () => wrk(pushUrl(t), script, o));
+        const run = measured(t, t.child!.pid!, db?.pid, () => wrk(pushUrl(t), t.script ?? script, o));
         // Scrape /metrics a few times while the default service's run is under way.
         const scrapeLoop =
           t !== push

@@ -178,3 +178,42 @@ test('a forwarded IPv6 address with a long zone id is bounded: it and its neighb
     ['3', 'fe80::1'],
   ]);
 });
+
+test('a database hang (mariadbd stopped): no unavailable answer is stored, and retries with their keys store each Push once', async (t) => {
+  await restore();
+  const pid = db.pid!;
+  const keys = Array.from({ length: 12 }, (_, i) => `hang-${i}`);
+  process.kill(pid, 'SIGSTOP');
+  let answers: Answer[];
+  try {
+    // Batches of a few rows each (BATCH_FLUSH_INTERVAL_MS gathers them), some on connections that were open, some
+    // needing a new one the stopped server cannot hand out.
+    answers = [];
+    for (let wave = 0; wave < 3; wave++) {
+      answers.push(...(await Promise.all(keys.slice(wave * 4, wave * 4 + 4).map((k, i) => push(8, wave * 4 + i + 1, withKey(k))))));
+    }
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  const codes = answers.map((a) => (a.status === 200 ? 'ok' : String(a.json?.code)));
+  t.diagnostic(`answers during the hang: ${codes.join(' ')}`);
+  for (const c of codes) assert.ok(['deadline_exceeded', 'unavailable'].includes(c), codes.join(' '));
+  assert.ok(codes.includes('deadline_exceeded'), `an INSERT was sent before the hang was noticed: ${codes.join(' ')}`);
+  await restore();
+  // What was sent before the hang is committed once the server runs again; give it a moment to work through it.
+  for (let i = 0; i < 40 && (await processlistBusy()); i++) await new Promise((r) => setTimeout(r, 50));
+  for (const [i, k] of keys.entries()) {
+    const n = await rowsWithKey(k);
+    if (codes[i] === 'unavailable') assert.equal(n, 0, `${k} was answered unavailable but is stored`);
+    else assert.ok(n <= 1, k);
+  }
+  const retries = await Promise.all(keys.map((k, i) => push(8, i + 1, withKey(k))));
+  for (const a of retries) assert.equal(a.status, 200, a.body.toString());
+  for (const k of keys) assert.equal(await rowsWithKey(k), 1, `${k}: one row after the retry`);
+});
+
+/** Whether the server still runs a statement other than this check (leftovers from before a hang). */
+async function processlistBusy(): Promise<boolean> {
+  const rows = await sql("SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Query' AND info LIKE 'INSERT%'");
+  return Number(rows[0]?.[0] ?? 0) > 0;
+}
