@@ -2,6 +2,7 @@
 // percentiles of one histogram of every sample, the counts of one process, a per-second timeline whose seconds
 // add up to the totals, and late intervals still join the totals.
 import { test } from 'node:test';
+import * as hdr from 'hdr-histogram-js';
 import assert from 'node:assert/strict';
 import { decodeInterval, emptyCounts, encodeInterval, newHistogram, type Interval } from '../src/metrics/interval';
 import { summarize } from '../src/metrics/latency-histogram';
@@ -169,6 +170,8 @@ test('the merged stage result: counts and percentiles from the merge, bytes and 
   assert.equal(m.rate.target, 100);
   assert.equal(m.rate.achieved, Math.round((1000 / 1.001) * 100) / 100);
   assert.deepEqual(m.latency_ms, summarize(overWire(all)));
+  // the merged histogram itself is in the result, as one process writes its own (the report's spectrum)
+  assert.deepEqual(summarize(hdr.decodeFromCompressedBase64(m.latency_hdr!, 32, false)), m.latency_ms);
   assert.deepEqual(m.bytes, { sent: 300, received: 20 });
   assert.equal(m.started_at, '2026-01-01T00:00:00.000Z');
 });

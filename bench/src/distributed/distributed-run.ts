@@ -104,9 +104,10 @@ function foldLateIntervals(c: Coordinator, summary: RunSummary): void {
     const s = summary.stages[i];
     const r = rebuilt[i];
     if (!s || !r) continue;
-    const { counts, rate, latency_ms, service_time_ms, by_status, by_twirp_code, by_error_code, bytes } = r;
-    Object.assign(s, { counts, rate, latency_ms, by_status, by_twirp_code, by_error_code, bytes });
+    const { counts, rate, latency_ms, service_time_ms, by_status, by_twirp_code, by_error_code, bytes, latency_hdr, service_time_hdr } = r;
+    Object.assign(s, { counts, rate, latency_ms, by_status, by_twirp_code, by_error_code, bytes, latency_hdr });
     if (service_time_ms) s.service_time_ms = service_time_ms;
+    if (service_time_hdr) s.service_time_hdr = service_time_hdr;
     const n = c.lateIntervals.filter((l) => l.stage === i).length;
     summary.warnings.push(`${n} interval(s) of stage ${s.name} arrived after the stage was judged; they are in its totals, not in its thresholds`);
   }

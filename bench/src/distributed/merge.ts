@@ -7,6 +7,7 @@
 // cannot stall the live line or grow memory). An interval that comes after its second went out is "late": it is
 // emitted on its own, and it joins the totals like any other — nothing is dropped for being late (Artillery
 // drops such batches, artillery #1695).
+import * as hdr from 'hdr-histogram-js';
 import type { Counts, LatencySummary, Model, StageResult, StageSnapshot, WorkerSnapshot } from '../types';
 import { addCounts, addInterval, emptyCounts, emptyInterval, type Interval } from '../metrics/interval';
 import { BUCKETS_SECONDS, summarize } from '../metrics/latency-histogram';
@@ -210,6 +211,9 @@ export function mergedStageResult(
     bytes,
   };
   if (model === 'open') out.service_time_ms = t.serviceTime ? summarize(t.serviceTime) : zeroSummary();
+  // the merged histograms themselves, as one process writes its own (the report's percentile spectrum)
+  out.latency_hdr = hdr.encodeIntoCompressedBase64(t.latency);
+  if (model === 'open' && t.serviceTime) out.service_time_hdr = hdr.encodeIntoCompressedBase64(t.serviceTime);
   if (t.worst) out.worst = { slowest: [...t.worst.slowest], failed: [...t.worst.failed] };
   return out;
 }
