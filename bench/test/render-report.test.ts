@@ -109,7 +109,9 @@ test('every run folder has a report.html that shows the summary and makes no req
   }
   // the breakpoint (the profile asks for one) and the worst requests with their trace ids
   assert.ok(summary.breakpoint, 'the run reports a breakpoint');
-  assert.match((await page.textContent('#breakpoint'))!, summary.breakpoint.highest_rate_held === null ? /none held/ : new RegExp(`${summary.breakpoint.highest_rate_held} req/s`));
+  const held = summary.breakpoint.highest_rate_held;
+  assert.match((await page.textContent('#breakpoint-held'))!, held === null ? /none held/ : new RegExp(`${Math.round(held).toLocaleString('en-US')} req/s`));
+  if (summary.breakpoint.text !== undefined) assert.equal(await page.textContent('#breakpoint-text'), summary.breakpoint.text);
   assert.equal(summary.kibana_url, KIBANA);
   const traceIds = await page.$$eval('#worst td .mono', (els) => els.map((e) => e.textContent));
   const links = await page.$$eval('#worst td a', (els) => els.map((e) => e.getAttribute('href')));

@@ -132,9 +132,17 @@ function breakpointCard(doc: SummaryDoc): string {
   if (!b) return '';
   const held = num(b.highest_rate_held);
   const first = str(b.first_failed_stage);
-  return `<section class="card" id="breakpoint"><h2>Breakpoint</h2><dl class="meta">
-${metaItem('Highest rate that held every threshold', held === null ? '<span class="muted">none held</span>' : `${fmtRate(held)} req/s`)}
-${metaItem('First stage that failed', first ? esc(first) : '<span class="muted">none failed</span>')}</dl></section>`;
+  const firstRate = num(b.first_failed_rate);
+  const top = num(b.top_rate);
+  const saturated = str(b.saturated);
+  const items = [
+    metaItem('Highest rate that held every threshold', held === null ? '<span class="muted">none held</span>' : `${fmtRate(held)} req/s`, 'breakpoint-held'),
+    metaItem('First step that failed', first ? `${esc(first)}${firstRate !== null ? ` (${fmtRate(firstRate)} req/s)` : ''}` : '<span class="muted">none failed</span>'),
+  ];
+  if (top !== null) items.push(metaItem('Top rate asked for', `${fmtRate(top)} req/s${b.limit_found === false ? ' (no limit found below it)' : ''}`));
+  if (saturated) items.push(metaItem('Ran out first', saturated === 'generator' ? '<span class="pill warn">the load generator</span>' : '<span class="pill bad">the service</span>'));
+  const text = str(b.text);
+  return `<section class="card" id="breakpoint"><h2>Breakpoint</h2>${text ? `<p id="breakpoint-text"><strong>${esc(text)}</strong></p>` : ''}<dl class="meta">${items.join('')}</dl></section>`;
 }
 
 function errorClasses(s: Obj): string {
