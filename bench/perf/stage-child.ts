@@ -39,8 +39,11 @@ async function main(): Promise<void> {
     const wctx: StageContext = { ...ctx, stage: { ...ctx.stage, name: 'warmup', durationMs: warmup } };
     await (model === 'closed' ? runClosedStage(w, wctx) : runOpenStage(w, wctx));
   }
+  const cpu0 = process.cpuUsage();
   const result = model === 'closed' ? await runClosedStage(stage, ctx) : await runOpenStage(stage, ctx);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  const cpu = process.cpuUsage(cpu0);
+  // the stage's own CPU (user + system, all threads), start-up and warm-up excluded
+  process.stdout.write(`${JSON.stringify({ ...result, cpu_s: (cpu.user + cpu.system) / 1e6, cpu_user_s: cpu.user / 1e6 })}\n`);
 }
 
 main().then(() => process.exit(0), (err: unknown) => {

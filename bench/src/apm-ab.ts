@@ -27,6 +27,8 @@ export interface ApmAbOptions {
   /** Registers what the caller must close at the very end (the intake sink). */
   onCleanup: (close: () => Promise<void>) => void;
   scrape: boolean;
+  /** warm-up before the first leg's first stage (warmup.ts); the process is warm for the second */
+  warmupMs?: number;
   signal?: AbortSignal;
   log: (obj: Record<string, unknown>, msg: string) => void;
   /** --kibana: recorded in the summary for the report's trace links */
@@ -69,7 +71,7 @@ export async function runApmAb(x: ApmAbOptions): Promise<RunSummary> {
     x.log({ target: svc.url, apm: leg.key }, 'service started');
     const summary = await runProfile({
       profile: leg.profile, firstStageIndex: leg.firstStageIndex, target: svc.url, runId: x.runId, outputs: x.outputs,
-      rows: x.rows, signal: x.signal, scrape: x.scrape, log: x.log,
+      rows: x.rows, signal: x.signal, scrape: x.scrape, log: x.log, warmupMs: x.warmupMs,
     });
     x.services.splice(x.services.indexOf(svc), 1);
     const stopped = await stopService(svc, x.mysqlUrl);

@@ -15,6 +15,7 @@ import { settle } from './target/settle';
 import type { RowCounter } from './target/mysql-rows';
 import { runClosedStage } from './executors/closed';
 import { runOpenStage } from './executors/open';
+import { processWarmedUp, runWarmup, warmupStage, type WarmupSummary } from './warmup';
 
 export type StageExecutor = (stage: StageSpec, ctx: StageContext) => Promise<StageResult>;
 
@@ -43,6 +44,11 @@ export interface RunOptions {
   /** How long to wait after a stage for the server's counters (and rows) to catch up with the client's (default 5 s). */
   settleMs?: number;
   log?: (obj: Record<string, unknown>, msg: string) => void;
+  /**
+   * Warm the bench up for this long before the first stage, unless this process already did (warmup.ts);
+   * 0 or absent: no warm-up (the CLI's default is DEFAULT_WARMUP_MS).
+   */
+  warmupMs?: number;
 }
 
 /** summary.json: the fixed Summary plus what went wrong around the run (scrapes, outputs). */
@@ -119,8 +125,24 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   let highestHeld: number | null = null;
 
   const memory = new MemorySampler();
+  let warmup: WarmupSummary | undefined;
   try {
     const executors = opts.executors ?? DEFAULT_EXECUTORS;
+    const first = profile.stages[0];
+    if (first && (opts.warmupMs ?? 0) > 0 && !processWarmedUp() && !opts.signal?.aborted) {
+      const spec = warmupStage(first, opts.warmupMs!);
+      const info: StageInfo = { index: -1, name: spec.name, model: spec.model, durationMs: spec.durationMs };
+      try {
+        warmup = await runWarmup(spec, {
+          target: opts.target, request: profile.request, runId: opts.runId, stage: info,
+          signal: opts.signal ?? new AbortController().signal, onTick: () => {},
+        }, spec.model === 'closed' ? executors.closed : executors.open);
+        outputs.add({ type: 'warmup', at: Date.now(), stage: info, warmup });
+        log({ warmup }, `warm-up: ${warmup.sent} requests in ${warmup.duration_ms} ms, not part of any stage`);
+      } catch (e) {
+        warn({ err: (e as Error).message }, `warm-up failed, the first stage starts cold: ${(e as Error).message}`);
+      }
+    }
     for (const [index, spec] of profile.stages.entries()) {
       if (opts.signal?.aborted) {
         interrupted = aborted = true;
@@ -186,6 +208,11 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
         }
       }
 
+      if (result.generator?.saturated) {
+        warn({ stage: spec.name, because: result.generator.saturated_because },
+          `stage ${spec.name}: the load generator was saturated (${result.generator.saturated_because.join('; ')}); ` +
+          'its latency and rate figures include the bench\'s own delay');
+      }
       const judged = judge(stageTs, subjectFromStage(result), spec.name);
       thresholdResults.push(...judged);
       results.push(result);
@@ -249,6 +276,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
     stages: results,
     warnings,
   };
+  if (warmup) summary.warmup = warmup;
   summary.bench_memory = memory.stop();
   if (profile.breakpoint) summary.breakpoint = { highest_rate_held: highestHeld, first_failed_stage: firstFailed };
   if (interrupted) summary.interrupted = true;

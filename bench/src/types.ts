@@ -1,6 +1,8 @@
 // The bench's shared shapes: what a profile says, what a stage produces, and what outputs receive.
 // Keys of the result objects are snake_case because they are written verbatim into summary.json.
 import type { Interval, WorstRequests } from './metrics/interval';
+import type { GeneratorStats } from './metrics/generator-watch';
+import type { WarmupSummary } from './warmup';
 
 export type Model = 'closed' | 'open';
 
@@ -127,6 +129,8 @@ export interface StageResult {
   bytes: { sent: number; received: number };
   /** The slowest answered requests and the first failed ones, with their trace ids (metrics/interval.ts). */
   worst?: WorstRequests;
+  /** The bench's own behaviour during the stage (metrics/generator-watch.ts): was it able to keep up? */
+  generator?: GeneratorStats;
   server?: ServerStageCounts;
   /** The stage's latency histogram (microseconds), hdr-histogram-js `encodeIntoCompressedBase64`: the report's percentile spectrum. */
   latency_hdr?: string;
@@ -161,6 +165,8 @@ export interface Summary {
   aborted: boolean;
   thresholds: ThresholdResult[];
   stages: StageResult[];
+  /** what the bench sent to warm itself up before the first stage (never part of a stage's figures) */
+  warmup?: WarmupSummary;
   /** breakpoint profiles: the highest target rate whose stage held every threshold. */
   breakpoint?: { highest_rate_held: number | null; first_failed_stage: string | null };
   /** --apm-ab: the same profile with APM off and on. */
@@ -215,6 +221,8 @@ export type BenchEvent =
   | { type: 'tick'; at: number; stage: StageInfo; snapshot: StageSnapshot }
   /** about once a second and at the stage's end: what happened since the previous interval (metrics/interval.ts) */
   | { type: 'interval'; at: number; stage: StageInfo; interval: Interval }
+  /** the process's warm-up before the first stage (warmup.ts), reported apart from every stage (its index is -1) */
+  | { type: 'warmup'; at: number; stage: StageInfo; warmup: WarmupSummary }
   | { type: 'stage-end'; at: number; stage: StageInfo; result: StageResult };
 
 /**

@@ -65,6 +65,22 @@ test('parseArgs collects every problem and reads every flag', () => {
   assert.ok(parseArgs(['--connections', '2', '--rate', '3']).errors.some((e) => /cannot both be given/.test(e)));
   assert.ok(parseArgs(['--target', 'http://127.0.0.1:1', '--apm-ab']).errors.some((e) => /--apm-ab .* cannot be used with --target/.test(e)));
   assert.equal(parseArgs([]).args.profile, 'smoke');
+  // a warm-up by default; 0 turns it off; a bad one is a usage error
+  assert.equal(parseArgs([]).args.warmupMs, 3000);
+  assert.equal(parseArgs(['--warmup', '0']).args.warmupMs, 0);
+  assert.equal(parseArgs(['--warmup', '500ms']).args.warmupMs, 500);
+  assert.ok(parseArgs(['--warmup', '2m']).errors.some((e) => /--warmup must be from 0 to 60s/.test(e)));
+  assert.ok(parseArgs(['--warmup', 'soon']).errors.some((e) => /--warmup/.test(e)));
+});
+
+test('calibrate: bad flags are every one a usage error, exit 2, nothing run', async () => {
+  const c = captured();
+  const code = await main(['calibrate', '--duration', '0.1s', '--probes', '99', '--connections', 'x', '--p99', 'fast'], c.io);
+  assert.equal(code, 2);
+  const text = c.err.join('');
+  for (const re of [/--duration must be from 1000ms/, /--probes must be a whole number from 0 to 20/, /--connections must be a whole number/, /--p99/]) {
+    assert.match(text, re);
+  }
 });
 
 function captured(): { io: Io; out: string[]; err: string[] } {
@@ -156,8 +172,13 @@ test('all thresholds held: exit 0, summary.json has the documented shape, --json
   assert.deepEqual(s.stages.map((x: { model: string }) => x.model), ['closed', 'open']);
   assert.equal(s.stages[0].rate.target, null);
   assert.equal(s.stages[1].rate.target, 40);
-  const sent = s.stages.reduce((a: number, x: { counts: { sent: number } }) => a + x.counts.sent, 0);
-  assert.ok(srv.counts.requests <= sent && srv.counts.requests >= sent - 4, `${srv.counts.requests} vs ${sent}`);
+  // a warm-up by default (3 s of the first stage's load), reported apart and in no stage's counts
+  assert.equal(s.warmup.model, 'closed');
+  assert.equal(s.warmup.connections, 2);
+  assert.ok(s.warmup.sent > 0 && s.warmup.duration_ms >= 2990, JSON.stringify(s.warmup));
+  assert.match(r.stderr, /Warm-up \(not part of any stage\): [\d.]+s at 2 connections/);
+  const sent = s.stages.reduce((a: number, x: { counts: { sent: number } }) => a + x.counts.sent, 0) + s.warmup.sent;
+  assert.ok(srv.counts.requests <= sent && srv.counts.requests >= sent - 6, `${srv.counts.requests} vs ${sent}`);
 });
 
 test('a threshold failed: exit 99, and the failing check is in the summary', async () => {
@@ -179,7 +200,7 @@ test('SIGINT ends the run early: the summary is still written, marked interrupte
   servers.push(srv);
   const out = join(dir, 'interrupted');
   const prof = writeProfile('long', { stages: [{ name: 'long', duration: '5m', connections: 2 }, { name: 'next', duration: '5m', rate: 10 }] });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/cli.ts', '--profile', prof, '--target', srv.url, '--out', out, '--no-scrape'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/cli.ts', '--profile', prof, '--target', srv.url, '--out', out, '--no-scrape', '--warmup', '0'], {
     cwd: ROOT, env: { ...process.env, MYSQL_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -234,7 +234,8 @@ test('a target that rejects nearly everything as invalid_argument gets a warning
   const summary = await runProfile({ profile: p, target: srv.url, runId: 'r7', outputs: new OutputSet([]), scrape: false });
   assert.ok(summary.warnings.some((w) => /answers were invalid_argument.*ALLOWED_PROPERTIES/.test(w)), summary.warnings.join('\n'));
   const fine = await runProfile({ profile: p, target: (await server()).url, runId: 'r8', outputs: new OutputSet([]), scrape: false });
-  assert.deepEqual(fine.warnings, []);
+  // (the generator's own verdict on a loaded machine is not about the target: issue 17's self-watch)
+  assert.deepEqual(fine.warnings.filter((w) => !/load generator was saturated/.test(w)), []);
 });
 
 test('the memory sampler stays bounded: past its cap it thins out and slows down', async () => {

@@ -8,6 +8,7 @@ import { EXIT, commandLogger, usageError, type Command, type Io } from '../comma
 import { flagHelp, parseFlags, type FlagSpecs } from '../flags';
 import { loadProfile, looksLikePath, ProfileError, ProfileLoadError, shippedProfileNames, type ProfileOverrides } from '../profiles/index';
 import { parseDuration } from '../profiles/duration';
+import { DEFAULT_WARMUP_MS, MAX_WARMUP_MS } from '../warmup';
 import { MAX_CONNECTIONS, MAX_IN_FLIGHT, MAX_RATE, MAX_UINT32 } from '../profiles/limits';
 import { describeThresholdGrammar } from '../metrics/thresholds';
 import { OutputSet } from '../outputs/index';
@@ -41,6 +42,8 @@ export interface RunArgs {
   listProfiles: boolean;
   /** --workers, --coordinator, --worker and their options (distributed/role-args.ts) */
   distributed: DistributedArgs;
+  /** warm-up before the first stage (warmup.ts); 0 = none */
+  warmupMs: number;
 }
 
 export const RUN_FLAGS = {
@@ -72,6 +75,7 @@ export const RUN_FLAGS = {
   'allow-worker-loss': { type: 'boolean', help: 'a worker that is lost, falls behind or never gets ready is reported, but does not fail the run' },
   'summary-to-log': { type: 'boolean', help: 'also print summary.json, framed, on stdout (how `k8s run` copies it out of a finished pod)' },
   'list-profiles': { type: 'boolean', help: 'list the shipped profiles and exit' },
+  warmup: { type: 'string', arg: 'D', help: 'warm the bench up for D before the first stage, reported apart (default 3s; 0 = none)' },
 } as const satisfies FlagSpecs;
 
 /** Parses the run command's argv; every problem is collected, none stops the parse. */
@@ -151,6 +155,13 @@ export function parseRunArgs(argv: string[]): { args: RunArgs; errors: string[] 
     bool: (n) => raw[n] === true,
     has: (n) => raw[n] !== undefined,
   }, target, errors);
+  let warmupMs = DEFAULT_WARMUP_MS;
+  if (v.warmup !== undefined) {
+    const d = v.warmup.trim() === '0' ? { ms: 0 } : parseDuration(v.warmup);
+    if ('error' in d) errors.push(`--warmup ${d.error}`);
+    else if (d.ms < 0 || d.ms > MAX_WARMUP_MS) errors.push(`--warmup must be from 0 to ${MAX_WARMUP_MS / 1000}s (got "${v.warmup}")`);
+    else warmupMs = d.ms;
+  }
 
   return {
     args: {
@@ -168,6 +179,7 @@ export function parseRunArgs(argv: string[]): { args: RunArgs; errors: string[] 
       scrape: v['no-scrape'] !== true,
       listProfiles: v['list-profiles'] === true,
       distributed,
+      warmupMs,
     },
     errors,
   };
@@ -274,7 +286,7 @@ async function runBench(args: RunArgs, profile: Profile, io: Io, signal?: AbortS
       }
     }
     log({ dir, runId, profile: profile.name }, 'bench run starting');
-    const common = { profile, runId, dir, outputs: outputSet, rows, mysqlUrl, signal, scrape: args.scrape, log, kibanaUrl: args.kibana };
+    const common = { profile, runId, dir, outputs: outputSet, rows, mysqlUrl, signal, scrape: args.scrape, log, kibanaUrl: args.kibana, warmupMs: args.warmupMs };
     const summary = args.apmAb
       ? await runApmAb({
         ...common, services, apmServerUrl: io.env.ELASTIC_APM_SERVER_URL || undefined,
@@ -316,6 +328,7 @@ interface OnceInput {
   distributed: DistributedArgs;
   /** --kibana: recorded in the summary for the report's trace links */
   kibanaUrl?: string;
+  warmupMs: number;
 }
 
 /** One profile against one target: the target given, or the service started here (stopped before the summary is finished). */
@@ -333,7 +346,8 @@ async function runOnce(x: OnceInput): Promise<RunSummary> {
   const options = { profile: x.profile, target, runId: x.runId, outputs: x.outputs, rows: x.rows, signal: x.signal, scrape: x.scrape, log: x.log };
   const d = x.distributed;
   const summary = d.workers === undefined
-    ? await runProfile(options)
+    // a warm-up here: a distributed run's load (and its warm-up) is the workers'
+    ? await runProfile({ ...options, warmupMs: x.warmupMs })
     // the same run with N workers as its executor: thresholds, scrapes, rows and outputs stay here, once
     : await runDistributed({
       ...options, workers: d.workers, local: !d.coordinator, listen: d.listen, dir: x.dir, connectTimeoutMs: d.connectTimeoutMs,

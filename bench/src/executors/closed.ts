@@ -22,6 +22,7 @@
 import autocannon from 'autocannon';
 import type { StageResult, StageSpec } from '../types';
 import { StageRecorder, type RequestEvidence } from '../metrics/stage-recorder';
+import { GeneratorWatch } from '../metrics/generator-watch';
 import { twirpCodeOf } from '../metrics/twirp-code';
 import { PUSH_PATH, RequestBuilder, sampledAt, traceIdAt } from '../request-builder';
 import { checkSegment, shareOf } from '../segment';
@@ -219,6 +220,7 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
     finish = resolve;
   });
 
+  const watch = new GeneratorWatch();
   rec = new StageRecorder({ name: stage.name, model: 'closed', index: ctx.stage.index });
   rec0 = performance.now();
   for (const inst of instances) {
@@ -250,12 +252,14 @@ export async function runClosedStage(stage: StageSpec, ctx: StageContext): Promi
   ]);
   clearTimeout(settleTimer);
 
+  const generator = watch.stop(null);
   if (failure !== null) {
     rec.destroy();
     throw new ClosedStageError('BENCH_CLOSED_STAGE_FAILED', `stage ${stage.name}: autocannon failed: ${String(failure)}`, { cause: failure });
   }
   beat(ctx, rec, performance.now(), null);
   const result = rec.result(null);
+  result.generator = generator;
   rec.destroy();
   return result;
 }

@@ -23,6 +23,7 @@
 //   i mod count == index (segment.ts); rates and the in-flight cap are its share.
 import type { StageResult, StageSpec } from '../types';
 import { StageRecorder, type RequestEvidence } from '../metrics/stage-recorder';
+import { GeneratorWatch } from '../metrics/generator-watch';
 import { twirpCodeOf } from '../metrics/twirp-code';
 import { RequestBuilder, sampledAt, traceIdAt } from '../request-builder';
 import { defaultMaxInFlight } from '../profiles/limits';
@@ -296,6 +297,7 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
     if (!stopped && start + nextAt <= performance.now()) pump();
   }, SWEEP_MS);
 
+  const watch = new GeneratorWatch();
   start = performance.now();
   const rec = new StageRecorder({ name: stage.name, model: 'open', index: ctx.stage.index, startedAt: start });
   run = new OpenStageRun(rec, builder, base.host, start, ctx.request.timeoutMs, maxInFlight,
@@ -324,6 +326,7 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
     ctx.signal.removeEventListener('abort', onAbort);
     run.abortAll();
     run.conns.destroy();
+    watch.stop(rec.scheduleLag);
   }
 
   const elapsed = rec.elapsedMs();
@@ -331,6 +334,7 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
   const target = !aborted ? (r0 + r1) / 2 : elapsed > 0 ? schedule.plannedBy(elapsed) / (elapsed / 1000) : 0;
   beat(ctx, rec, performance.now(), schedule.rateAt(elapsed) / segment.count, dueBy(elapsed));
   const result = rec.result(target / segment.count);
+  result.generator = watch.stop(rec.scheduleLag);
   rec.destroy();
   return result;
 }

@@ -3,6 +3,7 @@
 // what they return through the writers the CLI hands it.
 import type { BenchEvent, LatencySummary, Output, Profile, RunInfo, StageResult, StageSnapshot, Summary, ThresholdResult } from '../types';
 import { formatDuration } from '../profiles/duration';
+import type { WarmupSummary } from '../warmup';
 
 export interface ConsoleOutputOptions {
   /** Where the final table goes (stdout, or stderr when --json owns stdout). */
@@ -33,6 +34,9 @@ export function consoleOutput(opts: ConsoleOutputOptions): Output {
         const line = formatProgress(e.stage.index, run?.stages.length ?? 0, e.stage.name, e.stage.durationMs, e.snapshot);
         opts.progress(`\r\x1b[2K${line.slice(0, Math.max(20, (opts.columns || 120) - 1))}`);
         lineShown = true;
+      } else if (e.type === 'warmup') {
+        clear();
+        opts.progress(`${formatWarmup(e.warmup)}\n`);
       } else if (e.type === 'stage-end') {
         clear();
         const r = e.result;
@@ -60,9 +64,16 @@ export function formatProgress(index: number, total: number, name: string, durat
   );
 }
 
+export function formatWarmup(w: WarmupSummary): string {
+  const load = w.model === 'open' ? `${fmtRate(w.rate ?? 0)} req/s` : `${w.connections} connections`;
+  return `Warm-up (not part of any stage): ${formatDuration(w.duration_ms)} at ${load}, ${w.sent} sent, ${w.ok} ok, ` +
+    `${w.errors} errors${w.dropped ? `, ${w.dropped} dropped` : ''}, p99 ${fmtMs(w.p99_ms)}`;
+}
+
 export function formatSummary(summary: Summary, profile?: Profile): string {
   const out: string[] = [];
   out.push(`Run ${summary.run_id}: profile ${summary.profile} against ${summary.target}`);
+  if (summary.warmup) out.push(formatWarmup(summary.warmup));
   summary.stages.forEach((st, i) => {
     out.push('');
     out.push(...formatStage(st, i, summary.stages.length, summary.thresholds.filter((t) => t.stage === st.name), profile));
@@ -133,7 +144,24 @@ function formatStage(st: StageResult, i: number, n: number, thresholds: Threshol
   if (Object.keys(st.by_status).length) lines.push(`  Status    ${fmtMap(st.by_status)}`);
   if (Object.keys(st.by_error_code).length) lines.push(`  Socket    ${fmtMap(st.by_error_code)}`);
   lines.push(...formatCorrelation(st));
+  lines.push(...formatGenerator(st));
   for (const t of thresholds) lines.push(`  ${fmtThreshold(t)}`);
+  return lines;
+}
+
+/** The bench's own behaviour in the stage, and a warning when it could not keep up (its latency is then its own). */
+export function formatGenerator(st: StageResult): string[] {
+  const g = st.generator;
+  if (!g) return [];
+  const lag = g.schedule_lag_ms ? `, schedule lag p50/p99/max ${fmtMs(g.schedule_lag_ms.p50)}/${fmtMs(g.schedule_lag_ms.p99)}/${fmtMs(g.schedule_lag_ms.max)}` : '';
+  const lines = [
+    `  Generator loop delay p99 ${fmtMs(g.event_loop_delay_ms.p99)} (max ${fmtMs(g.event_loop_delay_ms.max)}), busy ${Math.round(g.loop_utilization * 100)}%, ` +
+      `GC ${fmtMs(g.gc_pause_ms.total)} (max ${fmtMs(g.gc_pause_ms.max)})${lag}; latency floor ${fmtMs(g.latency_floor_ms)}`,
+  ];
+  if (g.saturated) {
+    lines.push(`  WARNING   the load generator was saturated (${g.saturated_because.join('; ')}): this stage's latency and rate ` +
+      'include the bench\'s own delay, not only the service\'s');
+  }
   return lines;
 }
 

@@ -453,7 +453,7 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
 
     add(event: BenchEvent): void {
       try {
-        if (!run || stopping) return;
+        if (!run || stopping || event.type === 'warmup') return;
         const st = stateOf(event.stage);
         if (event.type === 'tick') st.snapshot = event.snapshot;
         else if (event.type === 'stage-end') {
