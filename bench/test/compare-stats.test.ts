@@ -3,7 +3,7 @@
 // difference about as often as it claims to, and is the same every time for the same seed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootstrap, mannWhitney, normalCdf, quantile, rng } from '../src/report/compare-stats';
+import { bootstrap, bootstrapRatioOfSums, mannWhitney, normalCdf, quantile, rng } from '../src/report/compare-stats';
 
 const near = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
@@ -39,4 +39,21 @@ test('the bootstrap interval covers the true difference about 95% of the time, a
   assert.notDeepEqual(bootstrap(a, b, f, { seed: 7 }), bootstrap(a, b, f, { seed: 8 }));
   assert.equal(bootstrap([1], b, f), null, 'one observation has no spread');
   assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
+});
+
+test('the ratio-of-sums bootstrap draws exactly what the general one draws', () => {
+  const rand = rng(3);
+  const sec = (rate: number) => Array.from({ length: 40 }, () => ({ n: rate * (0.8 + 0.4 * rand()), d: 0.9 + 0.2 * rand() }));
+  const a = sec(100);
+  const b = sec(120);
+  const ratio = (xs: { n: number; d: number }[]) => xs.reduce((s, x) => s + x.n, 0) / xs.reduce((s, x) => s + x.d, 0);
+  const general = bootstrap(a, b, (x, y) => Math.log(ratio(y) / ratio(x)), { seed: 11, resamples: 500 })!;
+  const fast = bootstrapRatioOfSums(
+    { num: Float64Array.from(a, (x) => x.n), den: Float64Array.from(a, (x) => x.d) },
+    { num: Float64Array.from(b, (x) => x.n), den: Float64Array.from(b, (x) => x.d) },
+    (x, y) => Math.log(y / x), { seed: 11, resamples: 500 },
+  )!;
+  near(fast.lo, general.lo, 1e-12, 'lo');
+  near(fast.hi, general.hi, 1e-12, 'hi');
+  assert.ok(fast.lo > 0, 'a 20% higher rate over 40 seconds is distinguishable');
 });

@@ -2,7 +2,7 @@
 // flush, each with a noise-aware verdict. The noise comes from the runs' own per-second timelines: every
 // interval is one observation of the stage, the bootstrap resamples them, and the interval it gives is put
 // around the stage's own figure (which comes from the whole stage's histogram, not from per-second values).
-import { bootstrap, mannWhitney, type Interval } from './compare-stats';
+import { bootstrapRatioOfSums, mannWhitney, type Interval, type RatioSample } from './compare-stats';
 import type { LoadedSummary, SummaryDoc } from './load-summary';
 import { at, num, numAt, objs, str, type Obj } from './read-fields';
 
@@ -118,31 +118,32 @@ function allSeconds(stage: Obj): Second[] {
   return out;
 }
 
-/** The per-second statistic each metric's interval is drawn from (weighted where intervals differ in size). */
-const PER_SECOND: Record<Exclude<MetricName, 'rows_per_flush'>, (xs: Second[]) => number> = {
-  achieved_rate: (xs) => sum(xs, (x) => x.answered) / sum(xs, (x) => x.dt),
-  error_rate: (xs) => sum(xs, (x) => x.errors) / sum(xs, (x) => x.sent),
-  p50: (xs) => weightedLatency(xs, (x) => x.p50),
-  p99: (xs) => weightedLatency(xs, (x) => x.p99),
-};
-
-function weightedLatency(xs: Second[], f: (x: Second) => number | null): number {
-  let w = 0;
-  let s = 0;
-  for (const x of xs) {
-    const v = f(x);
-    if (v === null) continue;
-    const weight = Math.max(1, x.answered);
-    w += weight;
-    s += weight * v;
-  }
-  return w > 0 ? s / w : NaN;
+/**
+ * The per-second statistic each metric's interval is drawn from, as a ratio of sums over the seconds (weighted
+ * where intervals differ in size): rate = answers / seconds, error rate = errors / sent, a latency percentile =
+ * the per-second values weighted by the answers they summarize.
+ */
+function ratioSample(metric: Exclude<MetricName, 'rows_per_flush'>, xs: Second[]): RatioSample {
+  const num = new Float64Array(xs.length);
+  const den = new Float64Array(xs.length);
+  xs.forEach((x, i) => {
+    if (metric === 'achieved_rate') { num[i] = x.answered; den[i] = x.dt; }
+    else if (metric === 'error_rate') { num[i] = x.errors; den[i] = x.sent; }
+    else {
+      const v = metric === 'p50' ? x.p50 : x.p99;
+      const w = v === null ? 0 : Math.max(1, x.answered);
+      num[i] = v === null ? 0 : w * v;
+      den[i] = w;
+    }
+  });
+  return { num, den };
 }
 
-function sum<T>(xs: T[], f: (x: T) => number): number {
-  let s = 0;
-  for (const x of xs) s += f(x);
-  return s;
+function ratioOf(s: RatioSample): number {
+  let n = 0;
+  let d = 0;
+  for (let i = 0; i < s.num.length; i++) { n += s.num[i]!; d += s.den[i]!; }
+  return n / d;
 }
 
 function stageFigure(stage: Obj, metric: MetricName): number | null {
@@ -186,7 +187,6 @@ function compareMetric(metric: MetricName, a: Obj, b: Obj, sa: Second[], sb: Sec
     change.verdict = point === 0 ? 'within noise' : 'changed';
     return change;
   }
-  const stat = PER_SECOND[metric];
   if (sa.length < 2 || sb.length < 2) {
     change.why = 'no per-second timeline (stages[].timeline) in ' + (sa.length < 2 && sb.length < 2 ? 'either run' : sa.length < 2 ? 'the base run' : 'the new run');
     change.verdict = point === 0 ? 'within noise' : 'changed';
@@ -194,15 +194,18 @@ function compareMetric(metric: MetricName, a: Obj, b: Obj, sa: Second[], sb: Sec
   }
   // The spread of the per-second statistic, placed around the stage's figure: for a relative change the
   // bootstrap's ratio is scaled by (stage ratio / per-second ratio), for an absolute one shifted by the difference.
-  const obsA = stat(sa);
-  const obsB = stat(sb);
+  const ra = ratioSample(metric, sa);
+  const rb = ratioSample(metric, sb);
+  const obsA = ratioOf(ra);
+  const obsB = ratioOf(rb);
+  const boot = { resamples: o.resamples, confidence: o.confidence, seed: o.seed };
   let interval: Interval | null = null;
   if (scale === 'relative' && base > 0 && next > 0 && obsA > 0 && obsB > 0) {
-    const r = bootstrap(sa, sb, (x, y) => Math.log(stat(y) / stat(x)), { resamples: o.resamples, confidence: o.confidence, seed: o.seed });
+    const r = bootstrapRatioOfSums(ra, rb, (x, y) => Math.log(y / x), boot);
     const shift = Math.log(next / base) - Math.log(obsB / obsA);
     if (r) interval = { lo: Math.exp(r.lo + shift) - 1, hi: Math.exp(r.hi + shift) - 1 };
   } else if (scale === 'absolute' && Number.isFinite(obsA) && Number.isFinite(obsB)) {
-    const r = bootstrap(sa, sb, (x, y) => stat(y) - stat(x), { resamples: o.resamples, confidence: o.confidence, seed: o.seed });
+    const r = bootstrapRatioOfSums(ra, rb, (x, y) => y - x, boot);
     const shift = absolute! - (obsB - obsA);
     if (r) interval = { lo: r.lo + shift, hi: r.hi + shift };
   }

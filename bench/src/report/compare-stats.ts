@@ -62,6 +62,40 @@ export function bootstrap<A, B>(
   return { lo: quantile(draws, tail), hi: quantile(draws, 1 - tail) };
 }
 
+/** Observations of a ratio of sums (rate = answers / seconds, error rate = errors / sent, a weighted mean). */
+export interface RatioSample {
+  num: Float64Array;
+  den: Float64Array;
+}
+
+/**
+ * `bootstrap` for statistics of the form f(sum(num) / sum(den) of a, the same of b), without allocating per
+ * resample: the same draws in the same order as `bootstrap`, so the same seed gives the same interval, at a
+ * fraction of the cost (an hour-long stage is 3600 observations a side, 2000 times).
+ */
+export function bootstrapRatioOfSums(
+  a: RatioSample, b: RatioSample, combine: (ra: number, rb: number) => number, opts: BootstrapOptions = {},
+): Interval | null {
+  const n = Math.min(Math.max(opts.resamples ?? 2000, 100), 100_000);
+  const conf = opts.confidence ?? 0.95;
+  const na = a.num.length;
+  const nb = b.num.length;
+  if (na < 2 || nb < 2) return null;
+  const rand = rng(opts.seed ?? 1);
+  const draws: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let an = 0, ad = 0, bn = 0, bd = 0;
+    for (let j = 0; j < na; j++) { const k = Math.floor(rand() * na); an += a.num[k]!; ad += a.den[k]!; }
+    for (let j = 0; j < nb; j++) { const k = Math.floor(rand() * nb); bn += b.num[k]!; bd += b.den[k]!; }
+    const v = combine(an / ad, bn / bd);
+    if (Number.isFinite(v)) draws.push(v);
+  }
+  if (draws.length < n / 2) return null;
+  draws.sort((x, y) => x - y);
+  const tail = (1 - conf) / 2;
+  return { lo: quantile(draws, tail), hi: quantile(draws, 1 - tail) };
+}
+
 export interface RankTest {
   u: number;
   /** two-sided p-value */
