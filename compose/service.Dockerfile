@@ -1,4 +1,4 @@
-# The pageview service, run through tsx exactly as `npm run service` does outside a container (no build step).
+# The pageview service, started exactly as `npm run service` does outside a container.
 # Built from the repository root: docker compose -f compose/docker-compose.yml build service
 FROM node:20-bookworm-slim
 
@@ -13,6 +13,9 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./
 COPY service ./service
+# The service runs from service/src compiled with source maps (service/src/compile.cjs); compiled here, while the
+# cache directory is writable, the container's start finds it in place.
+RUN node service/src/compile.cjs
 
 USER node
 EXPOSE 8080

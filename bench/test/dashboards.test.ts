@@ -263,7 +263,6 @@ test('the Stress run dashboard covers what the issue asks for', () => {
     ['dropped', /bench_dropped_total/],
     ['in flight', /bench_in_flight/],
     ['achieved rate per worker', /sum by \(worker\) \(rate\(bench_worker_requests_total/],
-    ['APM events sent, dropped, lost', /sum by \(outcome\) \(rate\(apm_intake_events_total/],
   ];
   for (const [what, re] of needed) assert.match(exprs, re, what);
   const es = (allPanels(d as never) as Panel[]).filter((p) => p.datasource?.type === 'elasticsearch');

@@ -2,13 +2,10 @@
 //   - a request's metrics: prom-client's labelled Histogram.observe + Counter.inc vs the service's own
 //     observeRequest + observePush (series metrics, service/src/telemetry/series-metrics.ts);
 //   - a batch's SQL text: mysql2's placeholder formatting vs buildInsert (service/src/db/insert-sql.ts), checked to
-//     store the same values;
-//   - the APM agent's id bytes: crypto.randomFillSync per id vs the pool of agent-ids.cjs (the agent's call shape:
-//     8 bytes at offset 17 of a 34-byte trace-context buffer).
+//     store the same values.
 // Rounds alternate the two sides; the medians and their ratio are printed.
 //
 //   node --import tsx service/perf/hot-path-costs.ts [--rounds 7] [--iterations 200000] [--rows 50]
-import { randomFillSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2';
 import { Counter, Histogram, Registry } from 'prom-client';
@@ -16,10 +13,6 @@ import { INSERT_PREFIX, INSERT_SUFFIX, buildInsert } from '../src/db/insert-sql'
 import type { PageviewRow } from '../src/db/store';
 import { HTTP_BUCKETS, ServiceMetrics } from '../src/telemetry/metrics';
 import { median, reportFailure, wholeArg } from './perf-args';
-
-const { pooledRandomFill } = require('../src/telemetry/agent-ids.cjs') as {
-  pooledRandomFill(): (buffer: Buffer, offset: number, size: number) => Buffer;
-};
 
 const { values } = parseArgs({
   options: {
@@ -119,13 +112,3 @@ compare(
 );
 if (sink === 0) throw new Error('no SQL was built');
 
-// --- an APM span id.
-const idBuffer = Buffer.alloc(34);
-const pooled = pooledRandomFill();
-compare(
-  'APM span id bytes',
-  'id',
-  Math.max(Math.ceil(iterations / 4), 1_000),
-  ['crypto.randomFillSync', () => void randomFillSync(idBuffer, 17, 8)],
-  ['pooled', () => void pooled(idBuffer, 17, 8)],
-);

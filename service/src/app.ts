@@ -117,7 +117,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     config.batch,
     {
       onFlush: (r) => {
-        metrics.committerObserver.onFlush?.(r);
+        metrics.observeFlush(r);
         if (r.error !== undefined) {
           app.log.warn(
             { err: r.error, rows: r.rows, code: r.error.code, failure: r.error.failure, outcome: r.error.outcome },
@@ -131,7 +131,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
           );
         }
       },
-      onEnqueue: metrics.committerObserver.onEnqueue,
+      onEnqueue: metrics.observeBufferDepth,
       onCallbackError: (err) => app.log.error({ err }, 'answering a committed Push failed'),
     },
     opts.flush ?? tracedFlush(flushBatch),

@@ -1,7 +1,8 @@
 // How the service process is started: the one list of node arguments behind package.json's `service` script (a
 // test checks that they agree), the bench when it starts the service itself, the tests and the perf scripts.
 export const APM_PRELOAD = './service/src/telemetry/apm-preload.cjs';
-export const SERVICE_MAIN = 'service/src/main.ts';
+/** Compiles service/src with source maps (cached) and runs its main.js: APM stack frames then name the .ts lines. */
+export const SERVICE_MAIN = 'service/src/start.cjs';
 
 /**
  * A young generation of up to 32 MB per semi-space instead of V8's 16 MB: traced requests allocate a lot that dies
@@ -14,5 +15,5 @@ export const SERVICE_V8_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
 
 /** `node` arguments that start the service, from the repository root. */
 export function serviceNodeArgs(opts: { preload?: boolean } = {}): string[] {
-  return [...SERVICE_V8_FLAGS, ...(opts.preload === false ? [] : ['-r', APM_PRELOAD]), '--import', 'tsx', SERVICE_MAIN];
+  return [...SERVICE_V8_FLAGS, ...(opts.preload === false ? [] : ['-r', APM_PRELOAD]), SERVICE_MAIN];
 }

@@ -13,8 +13,7 @@ const options = require('../src/telemetry/apm-options.cjs') as {
   DEFAULT_REQUESTS_PER_SECOND: number;
   parseRequestsPerSecond(raw: string | undefined): number;
   parseCommitWaitMin(raw: string | undefined): number;
-  parseIntakeClient(raw: string | undefined): string;
-  parseTraceParent(raw: string | undefined): string;
+  parseActive(raw: string | undefined): boolean;
   readPackageJson(): { name: string; version: string };
   agentOptions(env: Record<string, string | undefined>, pkg: { name: string; version: string }): Record<string, unknown>;
 };
@@ -42,8 +41,7 @@ const key = Symbol.for('pageview-stress-lab.apm');
 const state = globalThis[key];
 const loaded = Object.keys(require.cache).filter((p) => p.includes('elastic-apm-node')).length;
 process.stdout.write(JSON.stringify({ active: state && state.active, reason: state && state.reason, loaded,
-  sampleRate: state && state.sampleRate, env: process.env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE ?? null,
-  intakeClient: state && state.intakeClient, client: state && state.agent && state.agent._apmClient && state.agent._apmClient.constructor.name }));
+  sampleRate: state && state.sampleRate, env: process.env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE ?? null }));
 `;
 
 describe('apm options', () => {
@@ -82,14 +80,12 @@ describe('apm options', () => {
     }
   });
 
-  it('intake client: service (default) or agent, a clear error otherwise', () => {
-    assert.equal(options.parseIntakeClient(undefined), 'service');
-    assert.equal(options.parseIntakeClient(' agent '), 'agent');
-    assert.equal(options.parseIntakeClient('service'), 'service');
-    assert.throws(() => options.parseIntakeClient('http'), /APM_INTAKE_CLIENT="http": expected service or agent/);
-    assert.equal(options.parseTraceParent(undefined), 'service');
-    assert.equal(options.parseTraceParent(' agent '), 'agent');
-    assert.throws(() => options.parseTraceParent('mine'), /APM_TRACE_PARENT="mine": expected service or agent/);
+  it('ELASTIC_APM_ACTIVE: true (default) or false, as the agent reads it; a clear error otherwise', () => {
+    assert.equal(options.parseActive(undefined), true);
+    assert.equal(options.parseActive(' '), true);
+    assert.equal(options.parseActive('TRUE'), true);
+    assert.equal(options.parseActive(' false '), false);
+    assert.throws(() => options.parseActive('no'), /ELASTIC_APM_ACTIVE="no": expected true or false/);
   });
 
   it('agent options: name and version from package.json, edge-sampled design, bounded queue', () => {
@@ -142,19 +138,13 @@ describe('the preload', () => {
     assert.equal(report.env, null, 'the agent itself no longer sees the rate');
   });
 
-  it('sends through the service intake client by default, through the agent client when asked', async () => {
-    const base = {
-      ELASTIC_APM_SERVER_URL: 'http://127.0.0.1:9',
-      ELASTIC_APM_METRICS_INTERVAL: '0s',
-      ELASTIC_APM_CLOUD_PROVIDER: 'none',
-      ELASTIC_APM_LOG_LEVEL: 'off',
-    };
-    const script = `${REPORT}; require('elastic-apm-node').destroy();`;
-    const ours = JSON.parse((await underPreload(base, script)).stdout) as { intakeClient: string; client: string };
-    assert.deepEqual([ours.intakeClient, ours.client], ['service', 'IntakeClient']);
-    const theirs = JSON.parse((await underPreload({ ...base, APM_INTAKE_CLIENT: 'agent' }, script)).stdout) as { intakeClient: string; client: string };
-    assert.equal(theirs.intakeClient, 'agent');
-    assert.notEqual(theirs.client, 'IntakeClient');
+  it('ELASTIC_APM_ACTIVE=false keeps the agent from loading, even with a server URL', async () => {
+    const res = await underPreload({ ELASTIC_APM_SERVER_URL: 'http://127.0.0.1:9', ELASTIC_APM_ACTIVE: 'false' }, REPORT);
+    assert.equal(res.code, 0, res.stderr);
+    const report = JSON.parse(res.stdout) as { active: boolean; reason: string; loaded: number };
+    assert.equal(report.active, false);
+    assert.match(report.reason, /ELASTIC_APM_ACTIVE=false/);
+    assert.equal(report.loaded, 0, 'no elastic-apm-node module was required');
   });
 
   it('a bad sample rate stops the process with a clear error', async () => {

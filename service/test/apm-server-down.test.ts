@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { MariaDb, freePort } from './support/mariadb';
 import { ApmIntake } from './support/apm-intake';
 import { startService, type ServiceProcess } from './support/apm-service';
-import { metricValue } from './support/service';
 
 const ROUNDS = 4;
 const PER_ROUND = 1_200;
@@ -86,13 +85,6 @@ describe('APM server hanging or down', () => {
       t.diagnostic(`RSS after each round: ${rss.map((r) => (r / MB).toFixed(1)).join(', ')} MB`);
       assert.ok(growth < 64 * MB, `RSS grew ${(growth / MB).toFixed(1)} MB over ${ROUNDS - 1} rounds: ${rss.map((r) => (r / MB).toFixed(0)).join(', ')} MB`);
       if (scenario.section === 101) assert.ok(intake.intakeRequests >= 1, 'the agent did reach the hanging server');
-      // /metrics says what became of the events: none sent; the rest lost with their failed requests or dropped
-      // at the queue bound (which of the two depends on when the requests fail).
-      const text = await (await fetch(`${svc.url}/metrics`)).text();
-      const events = (outcome: string) => metricValue(text, 'apm_intake_events_total', { outcome });
-      assert.equal(events('sent'), 0, 'nothing reached an APM Server');
-      assert.ok(events('dropped') + events('lost') > 0, `dropped ${events('dropped')}, lost ${events('lost')}`);
-      assert.ok(metricValue(text, 'apm_intake_queued_events') <= 1024, 'at most maxQueueSize events wait');
     });
   }
 });

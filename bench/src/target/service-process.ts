@@ -1,4 +1,4 @@
-// With no --target the bench starts the service itself: `node [V8 flags] [-r apm-preload] --import tsx service/src/main.ts` from the repo
+// With no --target the bench starts the service itself: `node [V8 flags] [-r apm-preload] service/src/start.cjs` from the repo
 // root, on a free port, waits (bounded) for GET /readyz = 200, and stops it with SIGTERM (bounded, then SIGKILL).
 // Its stdout and stderr go to a log file in the run folder.
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -112,36 +112,16 @@ function parseRequestsPerSecond(raw) {
   });
 }
 
-/** `service` or `agent` from the environment (who does a part of the agent's work): `def` when unset or blank. */
-function parseOwner(name, raw, def) {
-  if (raw === undefined || raw.trim() === '') return def;
-  const text = raw.trim();
-  if (text !== 'service' && text !== 'agent') {
-    throw new ApmConfigError(`${name}=${JSON.stringify(raw)}: expected service or agent`);
-  }
-  return text;
-}
-
-/** Who sends the agent's events to the APM Server unless APM_INTAKE_CLIENT says otherwise. */
-const DEFAULT_INTAKE_CLIENT = 'service';
-
 /**
- * APM_INTAKE_CLIENT: `service` (intake-client.cjs: cheaper per event, see there) or `agent` (the agent's own HTTP
- * client, with everything it supports beyond what this service needs, e.g. central config and Lambda).
+ * ELASTIC_APM_ACTIVE, read as the agent documents it (a boolean, default true): `false` keeps the agent from even
+ * loading, like an unset server URL, so nothing here has to ask a started agent whether it is active.
  */
-function parseIntakeClient(raw) {
-  return parseOwner('APM_INTAKE_CLIENT', raw, DEFAULT_INTAKE_CLIENT);
-}
-
-/** Whose TraceParent class the agent uses unless APM_TRACE_PARENT says otherwise. */
-const DEFAULT_TRACE_PARENT = 'service';
-
-/**
- * APM_TRACE_PARENT: `service` (trace-parent.cjs: the agent's traceparent as plain fields, ids from the pooled
- * random bytes) or `agent` (the agent's own class, ids still from the pool).
- */
-function parseTraceParent(raw) {
-  return parseOwner('APM_TRACE_PARENT', raw, DEFAULT_TRACE_PARENT);
+function parseActive(raw) {
+  if (raw === undefined || raw.trim() === '') return true;
+  const text = raw.trim().toLowerCase();
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new ApmConfigError(`ELASTIC_APM_ACTIVE=${JSON.stringify(raw)}: expected true or false`);
 }
 
 function readPackageJson() {
@@ -192,9 +172,7 @@ module.exports = {
   parseRequestsPerSecond,
   DEFAULT_COMMIT_WAIT_MIN_MS,
   parseCommitWaitMin,
-  DEFAULT_INTAKE_CLIENT,
-  parseIntakeClient,
-  parseTraceParent,
+  parseActive,
   readPackageJson,
   agentOptions,
   ApmConfigError,

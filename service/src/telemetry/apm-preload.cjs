@@ -22,14 +22,10 @@
 //   no auth headers or bodies leave the process, and no remote setting can change what was decided here.
 // - The service's own spans are few per Push and budgeted (TRACE_SPAN_MIN_DURATION_MS, TRACE_COMMIT_WAIT_MIN_MS,
 //   TRACE_FLUSHES_PER_SECOND; parsed in apm-options.cjs, explained in tracing/spans.ts and tracing/flush-trace.ts).
-// - APM_INTAKE_CLIENT=service (the default) sends the agent's events through intake-client.cjs, which encodes
-//   and sends them for a fraction of the agent's own client's main-thread time; `agent` keeps the agent's client.
 // - The queue to the APM server is bounded (maxQueueSize, apiRequestSize, apiRequestTime, serverTimeout), so
 //   an APM server that is down or slow costs dropped events, never unbounded memory.
-// - The agent's trace and span ids come from a pool of random bytes refilled 4 KiB at a time (agent-ids.cjs)
-//   instead of one OpenSSL call per id, which costs about 5 µs each here, and APM_TRACE_PARENT=service (the
-//   default) gives the agent a traceparent class with plain fields instead of its Buffer and lazy getters per
-//   transaction and span (trace-parent.cjs).
+// - Only the agent's public API and documented options are used (https://www.elastic.co/guide/en/apm/agent/nodejs/current/configuration.html),
+//   so a minor agent upgrade cannot silently undo any of this.
 
 const {
   GLOBAL_KEY,
@@ -38,8 +34,7 @@ const {
   parseFlushesPerSecond,
   parseRequestsPerSecond,
   parseCommitWaitMin,
-  parseIntakeClient,
-  parseTraceParent,
+  parseActive,
   readPackageJson,
   agentOptions,
 } = require('./apm-options.cjs');
@@ -51,42 +46,26 @@ function start() {
     globalThis[GLOBAL_KEY] = { active: false, reason: 'ELASTIC_APM_SERVER_URL is not set' };
     return;
   }
+  if (!parseActive(env.ELASTIC_APM_ACTIVE)) {
+    globalThis[GLOBAL_KEY] = { active: false, reason: 'the agent is configured inactive (ELASTIC_APM_ACTIVE=false)' };
+    return;
+  }
   const sampleRate = parseSampleRate(env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE);
   const spanMinDurationMs = parseSpanMinDuration(env.TRACE_SPAN_MIN_DURATION_MS);
   const flushesPerSecond = parseFlushesPerSecond(env.TRACE_FLUSHES_PER_SECOND);
   const requestsPerSecond = parseRequestsPerSecond(env.TRACE_REQUESTS_PER_SECOND);
   const commitWaitMinMs = parseCommitWaitMin(env.TRACE_COMMIT_WAIT_MIN_MS);
-  const intakeClient = parseIntakeClient(env.APM_INTAKE_CLIENT);
-  const traceParentOwner = parseTraceParent(env.APM_TRACE_PARENT);
   delete env.ELASTIC_APM_TRANSACTION_SAMPLE_RATE;
   const options = agentOptions(env, readPackageJson());
-  const IntakeClient = intakeClient === 'service' ? require('./intake-client.cjs').IntakeClient : undefined;
-  if (IntakeClient !== undefined) {
-    // The agent's `transport` option: the agent hands its normalised configuration to this factory and sends every
-    // event through what it returns. (An option the agent marks internal: it is how its own tests capture events.
-    // The startup check below notices if a later agent version ignores it.)
-    const agentVersion = require('elastic-apm-node/package.json').version;
-    options.transport = (conf) => new IntakeClient(conf, { agentVersion });
-  }
-  const ids = require('./agent-ids.cjs').loadAgentTraceContext({ traceParent: traceParentOwner === 'service' });
   const agent = require('elastic-apm-node').start(options);
-  if (!agent.isStarted() || (agent._conf && agent._conf.active === false)) {
-    globalThis[GLOBAL_KEY] = { active: false, reason: 'the agent is configured inactive (ELASTIC_APM_ACTIVE)' };
-    return;
-  }
   globalThis[GLOBAL_KEY] = {
     active: true,
     agent,
-    // What really sends: `agent` also when the agent did not take the service's client.
-    intakeClient: IntakeClient !== undefined && agent._apmClient instanceof IntakeClient ? 'service' : 'agent',
     sampleRate,
     spanMinDurationMs,
     flushesPerSecond,
     requestsPerSecond,
     commitWaitMinMs,
-    idsFromPool: ids.idsFromPool,
-    // What really makes the traceparents: `agent` also when this agent version's class is not the known one.
-    traceParent: ids.traceParent,
     serviceName: options.serviceName,
     serviceVersion: options.serviceVersion,
     environment: options.environment,

@@ -17,12 +17,6 @@ export interface ApmActive {
   readonly flushesPerSecond: number;
   /** Most transactions per second that the edge sample rate opens (incoming sampled traceparents are not counted). */
   readonly requestsPerSecond: number;
-  /** Who sends events to the APM Server: the service's intake client or the agent's own (APM_INTAKE_CLIENT). */
-  readonly intakeClient: 'service' | 'agent';
-  /** The agent's trace and span ids come from the pooled random bytes of agent-ids.cjs. */
-  readonly idsFromPool: boolean;
-  /** Whose traceparent class the agent uses: the service's (trace-parent.cjs) or its own. */
-  readonly traceParent: 'service' | 'agent';
   readonly serviceName: string;
   readonly serviceVersion: string;
   readonly environment: string;
@@ -75,9 +69,6 @@ export function apmStartupReport(env: Record<string, string | undefined> = proce
           commitWaitMinMs: state.commitWaitMinMs,
           flushesPerSecond: state.flushesPerSecond,
           requestsPerSecond: state.requestsPerSecond,
-          intakeClient: state.intakeClient,
-          idsFromPool: state.idsFromPool,
-          traceParent: state.traceParent,
         },
       },
       msg: 'Elastic APM agent active',
@@ -88,24 +79,6 @@ export function apmStartupReport(env: Record<string, string | undefined> = proce
     return { level: 'warn', fields: { apm: { active: false } }, msg: `ELASTIC_APM_SERVER_URL is set but ${state.reason}` };
   }
   return { level: 'info', fields: { apm: { active: false } }, msg: `Elastic APM off: ${state.reason}` };
-}
-
-/** What the service's intake client has done with the agent's events (intake-client.cjs). */
-export interface IntakeStats {
-  sent: number;
-  dropped: number;
-  failed: number;
-  requests: number;
-  failedRequests: number;
-  queued: number;
-}
-
-/** The intake client's counts; undefined when APM is off or the agent's own client sends. */
-export function apmIntakeStats(): IntakeStats | undefined {
-  const state = apmState();
-  if (!state.active || state.intakeClient !== 'service') return undefined;
-  const client = (state.agent as unknown as { _apmClient?: { _getStats?: () => IntakeStats } })._apmClient;
-  return client?._getStats?.();
 }
 
 /**

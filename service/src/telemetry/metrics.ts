@@ -4,13 +4,19 @@
 // Gauges are read at collect time, so a scrape costs the same under load as at rest.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PoolObserver, PoolStats } from '../db/pool';
-import type { CommitterObserver, FlushResult } from '../pageviews/group-commit';
-import { apmIntakeStats } from './apm';
 import { SeriesCounter, SeriesHistogram, type CounterSeries, type HistogramSeries } from './series-metrics';
 import { PeakGauge } from './peak-windows';
 
 export const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 export const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
+/** What a flush tells the metrics (the group committer's FlushResult has this shape; telemetry does not import it). */
+export interface FlushObservation {
+  rows: number;
+  seconds: number;
+  error: { twirpCode: string; code: string } | undefined;
+  rowErrors: readonly { twirpCode: string; code: string }[];
+}
 
 export interface MetricsSources {
   bufferDepth(): number;
@@ -190,32 +196,6 @@ export class ServiceMetrics {
         this.set(self.peakReading.activeRequests);
       },
     });
-    // The tracing pipeline's own health: what became of the agent's events (the service's intake client only).
-    new Counter({
-      name: 'apm_intake_events_total',
-      help:
-        'APM events handed to the intake client, by outcome: sent (the APM Server accepted their request), dropped ' +
-        '(the queue was full), lost (their request failed). No samples when APM is off or APM_INTAKE_CLIENT=agent.',
-      labelNames: ['outcome'],
-      registers,
-      collect() {
-        const s = apmIntakeStats();
-        if (s === undefined) return;
-        this.reset();
-        this.inc({ outcome: 'sent' }, s.sent);
-        this.inc({ outcome: 'dropped' }, s.dropped);
-        this.inc({ outcome: 'lost' }, s.failed);
-      },
-    });
-    new Gauge({
-      name: 'apm_intake_queued_events',
-      help: 'APM events waiting in the intake client for their request to the APM Server (0 when APM is off or APM_INTAKE_CLIENT=agent).',
-      registers,
-      collect() {
-        const s = apmIntakeStats();
-        if (s !== undefined) this.set(s.queued);
-      },
-    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -254,20 +234,21 @@ export class ServiceMetrics {
       this.poolErrors.inc({ error_code: code, errno: errno !== undefined && errno > 0 ? String(errno) : 'none' }),
   };
 
-  readonly committerObserver: CommitterObserver = {
-    onFlush: (r: FlushResult) => {
-      this.batchSize.observe(r.rows);
-      this.flushDuration.observe(r.seconds);
-      if (r.error === undefined) {
-        this.rowsCommitted.inc(r.rows - r.rowErrors.length);
-        for (const e of r.rowErrors) this.rowsFailed.inc({ twirp_code: e.twirpCode, error_code: e.code });
-      } else {
-        this.flushFailures.inc({ twirp_code: r.error.twirpCode });
-        this.rowsFailed.inc({ twirp_code: r.error.twirpCode, error_code: r.error.code }, r.rows);
-      }
-    },
-    onEnqueue: (depth: number) => this.peaks.buffer.observe(depth),
-  };
+  /** One flush: its size and time, and how it failed whole or row by row (the committer's FlushResult). */
+  observeFlush(r: FlushObservation): void {
+    this.batchSize.observe(r.rows);
+    this.flushDuration.observe(r.seconds);
+    if (r.error === undefined) {
+      this.rowsCommitted.inc(r.rows - r.rowErrors.length);
+      for (const e of r.rowErrors) this.rowsFailed.inc({ twirp_code: e.twirpCode, error_code: e.code });
+    } else {
+      this.flushFailures.inc({ twirp_code: r.error.twirpCode });
+      this.rowsFailed.inc({ twirp_code: r.error.twirpCode, error_code: r.error.code }, r.rows);
+    }
+  }
+
+  /** The write buffer now holds `depth` rows (its high-water mark, peak-windows.ts). */
+  readonly observeBufferDepth = (depth: number): void => this.peaks.buffer.observe(depth);
 
   // Label sets repeat (a handful of methods, routes, statuses and codes), so each one's series is kept by a key
   // built from the values. Bounded by what the service produces: llhttp accepts a fixed set of methods, routes are

@@ -50,12 +50,22 @@ export interface IntakeSpan {
   [key: string]: unknown;
 }
 
+/** One stack frame of an error (https://github.com/elastic/apm-server/blob/main/docs/spec/v2/error.json). */
+export interface IntakeFrame {
+  filename?: string;
+  abs_path?: string;
+  lineno?: number;
+  function?: string;
+  context_line?: string;
+  library_frame?: boolean;
+}
+
 export interface IntakeError {
   id: string;
   trace_id?: string;
   transaction_id?: string;
   parent_id?: string;
-  exception?: { message?: string; type?: string };
+  exception?: { message?: string; type?: string; stacktrace?: IntakeFrame[] };
   context?: { tags?: Record<string, unknown> };
   [key: string]: unknown;
 }

@@ -1,5 +1,5 @@
 // Runs the real service as a child process with the APM preload, as production starts it (service/src/launch.ts:
-// `node --max-semi-space-size=32 -r ./service/src/telemetry/apm-preload.cjs --import tsx service/src/main.ts`). The agent must load first
+// `node --max-semi-space-size=32 -r ./service/src/telemetry/apm-preload.cjs service/src/start.cjs`). The agent must load first
 // and is a process singleton, so tests that need it cannot build the app in their own process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';

@@ -8,7 +8,7 @@ import { context, ROOT_CONTEXT, SpanKind, trace, type Context as OtelContext, ty
 import { contextKey, type Context as RequestContext } from '../../context/context';
 import type { Dispatch } from '../../db/store';
 import { apmState } from '../apm';
-import { bridgeRoot, pauseContextTracking, tracer, transactionOf, type AgentTransaction } from './agent-bridge';
+import { bridgeRoot, tracer, transactionOf, type AgentTransaction } from './agent-bridge';
 import type { RequestTrace } from './request-trace';
 import { errorCode, OtelTraceSpan } from './spans';
 import { PerSecondBudget } from './token-bucket';
@@ -110,15 +110,8 @@ class RecordingFlush implements FlushTrace {
     this.traceId = sc.traceId;
     this.transactionId = transaction?.ids['transaction.id'] ?? sc.spanId;
   }
-  readonly dispatch: Dispatch = <T>(start: () => T): T => {
-    try {
-      return context.with(this.otelContext, start);
-    } finally {
-      pauseContextTracking();
-    }
-  };
+  readonly dispatch: Dispatch = <T>(start: () => T): T => context.with(this.otelContext, start);
   end(error?: unknown): void {
-    pauseContextTracking();
     const code = error === undefined ? undefined : (errorCode(error) ?? 'error');
     if (this.transaction !== undefined) {
       this.transaction.result = code ?? 'ok';
@@ -163,7 +156,7 @@ export function startFlush(waits: Iterable<CommitWait | undefined>, rows: number
     ROOT_CONTEXT,
   );
   const otelContext = trace.setSpan(bridgeRoot(), span);
-  const transaction = transactionOf(otelContext, agent);
+  const transaction = transactionOf(otelContext);
   transaction?.setLabel('batch_size', rows, false);
   transaction?.setLabel('sampled_requests', sampled.length, false);
   const flush = new RecordingFlush(span, otelContext, transaction);

@@ -126,7 +126,7 @@ function openTransaction(raw: IncomingMessage, name: string, parent: Traceparent
   // every attribute is encoded into every transaction event.
   const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: TWIRP_SERVER_ATTRIBUTES }, parentCtx);
   const otelContext = trace.setSpan(bridgeRoot(), span);
-  const transaction = transactionOf(otelContext, agent);
+  const transaction = transactionOf(otelContext);
   if (transaction === undefined) {
     span.end();
     return undefined;

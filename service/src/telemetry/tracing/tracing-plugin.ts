@@ -4,7 +4,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { apmState } from '../apm';
 import { LazyChildLogger, traceLogFields } from '../logging';
+import { bridgeRoot } from './agent-bridge';
 import { captureTwirpError } from './error-capture';
 import { beginRequestTrace, endRequestTrace, requestTrace } from './request-trace';
 import { TWIRP_PREFIX } from './trace-headers';
@@ -27,6 +29,8 @@ export const traceChildLoggerFactory: ChildLoggerFactory = function (this: Fasti
 
 export const tracingPlugin = fp(
   function tracing(fastify, _opts, done) {
+    // Registration runs outside any context: with the agent on, the active one is the bridge's root.
+    if (apmState().active) bridgeRoot();
     fastify.setChildLoggerFactory(traceChildLoggerFactory);
     fastify.addHook('onRequest', (request, reply, next) => {
       // Usually already decided by the child logger factory; this covers a replaced factory.
