@@ -21,7 +21,9 @@ const cfg = (over: Partial<PoolConfig> = {}): PoolConfig => ({
   idleLimit: 2,
   idleTimeoutMs: 60_000,
   queueLimit: 1,
-  acquireTimeoutMs: 200,
+  // Generous: an acquire also waits for the connection being opened for it, slow on a busy machine. The tests of
+  // the timeout itself set a short one.
+  acquireTimeoutMs: 5_000,
   connectTimeoutMs: 2_000,
   queryTimeoutMs: 5_000,
   ...over,
@@ -41,7 +43,7 @@ function recorder(): PoolObserver & { waits: number[]; timeouts: number; errors:
 
 test('limit, bounded queue and acquire timeout', async () => {
   const obs = recorder();
-  const pool = new MysqlPool(db.url, cfg(), { observer: obs });
+  const pool = new MysqlPool(db.url, cfg({ acquireTimeoutMs: 1_000 }), { observer: obs });
   try {
     const a = await pool.acquire();
     const b = await pool.acquire();
