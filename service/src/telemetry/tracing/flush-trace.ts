@@ -13,7 +13,6 @@ import type { RequestTrace } from './request-trace';
 import { errorCode, OtelTraceSpan } from './spans';
 import { PerSecondBudget } from './token-bucket';
 
-
 /**
  * A sampled request's wait for the flush that commits its row. Its `commit_wait` span is created only when it
  * tells something: the flush was traced (the flush links to it and it names the flush), the commit failed, or the
@@ -131,7 +130,6 @@ export function startFlush(waits: Iterable<CommitWait | undefined>, rows: number
   for (const w of waits) if (w !== undefined) sampled.push(w);
   const state = apmState();
   if (sampled.length === 0 || !state.active) return UNTRACED_FLUSH;
-  const agent = state.agent;
   if (!flushBudget.take(state.flushesPerSecond)) {
     // Over the flush budget: the waits still say how big their batch was, and that its flush was not traced.
     for (const w of sampled) w.flushStarted(rows, undefined);

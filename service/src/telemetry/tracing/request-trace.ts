@@ -99,15 +99,13 @@ function decide(raw: IncomingMessage): RequestTrace | undefined {
   return openTransaction(raw, name, parent) ?? (parent && new RequestTrace({ traceId: parent.traceId, sampled: false, name }));
 }
 
-
 /** Edge-sampled transactions per second (TRACE_REQUESTS_PER_SECOND, apm-options.cjs). */
 const requestBudget = new PerSecondBudget();
 
 const TWIRP_SERVER_ATTRIBUTES: Attributes = Object.freeze({ 'rpc.system': 'twirp' });
 
 function openTransaction(raw: IncomingMessage, name: string, parent: Traceparent | undefined): RequestTrace | undefined {
-  const agent = apmAgent();
-  if (agent === undefined) return undefined;
+  if (apmAgent() === undefined) return undefined;
   let parentCtx = ROOT_CONTEXT;
   if (parent !== undefined) {
     const stateHeader = raw.headers.tracestate;

@@ -10,7 +10,6 @@ import { apmState } from '../apm';
 import { tracer } from './agent-bridge';
 import type { RequestTrace } from './request-trace';
 
-
 /** A span handle that is a no-op for unsampled requests, so callers never branch on sampling. */
 export interface TraceSpan {
   readonly recording: boolean;
@@ -24,7 +23,6 @@ const NOOP_SPAN: TraceSpan = {
   setAttribute() {},
   end() {},
 };
-
 
 export class OtelTraceSpan implements TraceSpan {
   readonly recording = true;
@@ -84,7 +82,6 @@ function spanMinDurationMs(): number {
   const state = apmState();
   return state.active ? state.spanMinDurationMs : 0;
 }
-
 
 /** The `code` of an error, when it has a short string one (the service's and mysql2's errors do). */
 export function errorCode(error: unknown): string | undefined {

@@ -25,7 +25,6 @@ export class TokenBucket {
   }
 }
 
-
 /** A token bucket for a per-second limit from the APM state, made anew when the limit changes. */
 export class PerSecondBudget {
   private current: { perSecond: number; bucket: TokenBucket } | undefined;

@@ -36,7 +36,6 @@ export function benchLabel(value: unknown): string | undefined {
   return typeof value === 'string' && BENCH_LABEL_RE.test(value) ? value : undefined;
 }
 
-
 export const TWIRP_PREFIX = '/twirp/';
 const TWIRP_METHOD_RE = /^[A-Za-z_][A-Za-z0-9_.]{0,99}\/[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 
