@@ -122,6 +122,16 @@ test('every run folder has a report.html that shows the summary and makes no req
     // only a traced request has a trace to open in Kibana's APM
     assert.equal(links.includes(`${KIBANA}/app/apm/link-to/trace/${r.trace_id}`), r.sampled, `link for ${r.trace_id} (sampled ${r.sampled})`);
   }
+  // the bench's own health per stage, and its warm-up apart from every stage
+  assert.ok(summary.stages.every((s: any) => s.generator), 'every stage has its generator figures');
+  assert.equal(await page.$$eval('#generator tbody tr', (trs) => trs.length), summary.stages.length);
+  for (const [i, s] of summary.stages.entries()) {
+    const cells = await page.$$eval(`#generator tbody tr:nth-child(${i + 1}) td`, (tds) => tds.map((td) => td.textContent!.trim()));
+    close(shown(cells[1]!), s.generator.event_loop_delay_ms.p99, `${s.name} event loop p99`);
+    assert.match(cells[9]!, s.generator.saturated ? /^saturated/ : /^kept up/);
+  }
+  assert.ok(summary.warmup, 'a fresh process warms up');
+  assert.match((await page.textContent('#meta-warmup dd'))!, new RegExp(`${summary.warmup.sent.toLocaleString('en-US')} sent`));
   const serviceRows = await page.$$('#latency-table tr[data-kind="service_time_ms"]');
   assert.equal(serviceRows.length, summary.stages.filter((s: any) => s.service_time_ms).length, 'service time for the open stage');
 

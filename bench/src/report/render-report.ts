@@ -90,7 +90,8 @@ function runCard(doc: SummaryDoc, loaded: LoadedSummary): string {
     metaItem('Stages', String(doc.stages.length)),
   ];
   if (warmup) {
-    items.push(metaItem('Warm-up (not in any stage)', `${fmtDuration(num(warmup.duration_ms))}, ${fmtInt(num(warmup.sent))} sent`, 'meta-warmup'));
+    const load = num(warmup.rate) !== null ? `${fmtRate(num(warmup.rate))} req/s` : num(warmup.connections) !== null ? `${fmtInt(num(warmup.connections))} connections` : '';
+    items.push(metaItem('Warm-up (in no stage)', `${fmtDuration(num(warmup.duration_ms))}${load ? ` at ${load}` : ''}, ${fmtInt(num(warmup.sent))} sent${num(warmup.p99_ms) !== null ? `, p99 ${fmtMs(num(warmup.p99_ms))} ms` : ''}`, 'meta-warmup'));
   }
   if (service) {
     const code = num(service.exit_code);
@@ -252,12 +253,14 @@ function generatorCard(doc: SummaryDoc): string {
   const rows = withGen.map((s) => {
     const g = obj(s.generator)!;
     const saturated = g.saturated === true;
+    const because = arr(g.saturated_because).filter((x): x is string => typeof x === 'string');
+    const util = num(g.loop_utilization);
     return `<tr><td><strong>${esc(str(s.name))}</strong></td><td class="num">${fmtMs(numAt(g, 'event_loop_delay_ms', 'p99'))}</td><td class="num">${fmtMs(numAt(g, 'event_loop_delay_ms', 'max'))}</td>
-<td class="num">${fmtMs(numAt(g, 'gc_pause_ms', 'total'))}</td><td class="num">${fmtMs(numAt(g, 'gc_pause_ms', 'max'))}</td><td class="num">${fmtMs(numAt(g, 'schedule_lag_ms', 'p99'))}</td><td class="num">${fmtMs(numAt(g, 'schedule_lag_ms', 'max'))}</td>
-<td class="num">${fmtMs(num(g.latency_floor_ms))}</td><td>${saturated ? '<span class="pill bad">saturated</span>' : '<span class="pill ok">ok</span>'}</td></tr>`;
+<td class="num">${util === null ? '–' : fmtPct(util, 0)}</td><td class="num">${fmtMs(numAt(g, 'gc_pause_ms', 'total'))}</td><td class="num">${fmtMs(numAt(g, 'gc_pause_ms', 'max'))}</td><td class="num">${fmtMs(numAt(g, 'schedule_lag_ms', 'p99'))}</td><td class="num">${fmtMs(numAt(g, 'schedule_lag_ms', 'max'))}</td>
+<td class="num">${fmtMs(num(g.latency_floor_ms))}</td><td>${saturated ? `<span class="pill bad">saturated</span>${because.map((x) => `<div class="muted">${esc(x)}</div>`).join('')}` : '<span class="pill ok">kept up</span>'}</td></tr>`;
   });
-  return `<section class="card" id="generator"><h2>Load generator health</h2><div class="table-wrap"><table>
-<thead><tr><th>stage</th><th class="num">event loop p99 ms</th><th class="num">event loop max ms</th><th class="num">GC total ms</th><th class="num">GC max ms</th><th class="num">schedule lag p99 ms</th><th class="num">schedule lag max ms</th><th class="num">latency floor ms</th><th>generator</th></tr></thead>
+  return `<section class="card" id="generator"><h2>Load generator health</h2><p class="muted">The bench watching itself: a stage whose generator was saturated measured the bench's machine as much as the target. A p99 near the latency floor is the bench's own delay.</p><div class="table-wrap"><table>
+<thead><tr><th>stage</th><th class="num">event loop p99 ms</th><th class="num">event loop max ms</th><th class="num">loop busy</th><th class="num">GC total ms</th><th class="num">GC max ms</th><th class="num">schedule lag p99 ms</th><th class="num">schedule lag max ms</th><th class="num">latency floor ms</th><th>generator</th></tr></thead>
 <tbody>${rows.join('')}</tbody></table></div></section>`;
 }
 
