@@ -144,7 +144,7 @@ async function main(): Promise<void> {
   const capacity = median(rate2);
   const target = Math.round(capacity * 0.7);
   const open = path.join(dir, 'open.yaml');
-  writeFileSync(open, `request: { properties: [news], seed: 1, timeout: 10s }\nstages:\n  - { name: warm, duration: 2s, rate: ${Math.round(target / 4)} }\n  - { name: measured, duration: ${duration}s, rate: ${target}, maxInFlight: 2000 }\n`);
+  writeFileSync(open, `request: { properties: [news], seed: 1, timeout: 10s }\nstages:\n  - { name: warm, duration: 2s, rate: ${Math.round(target / 4)} }\n  - { name: measured, duration: ${duration}s, rate: ${target} }\n`);
   const acc: number[] = [];
   for (let r = 1; r <= rounds; r++) {
     const res = await runBench(['--profile', open, '--target', server.url, '--workers', '2'], dir);

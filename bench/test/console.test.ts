@@ -84,3 +84,20 @@ test('the table: latency row, counts, statuses, socket errors, client next to se
   assert.match(text, /FAILED: 1 of 2 threshold checks failed; run aborted\n$/);
   assert.equal(fmtMs(0.0005), '1us');
 });
+
+test('distributed runs: one line per worker with its part, status, clock offset and start skew', () => {
+  const summary = {
+    run_id: 'run-2', profile: 'load', target: 'http://127.0.0.1:1', started_at: '', ended_at: '', passed: false, aborted: false,
+    thresholds: [], stages: [stage('a')],
+    workers: [
+      { index: 0, host: 'local-0', status: 'ok', sent: 36533, ok: 36531, errors: 0, achieved_rate: 3650.18, clock_offset_ms: 0.131, max_start_skew_ms: 0.121 },
+      { index: 1, host: 'node-b', status: 'lost', sent: 120, ok: 118, errors: 2, achieved_rate: 12, clock_offset_ms: -3.5, max_start_skew_ms: null },
+    ],
+  } as Summary;
+  const lines = formatSummary(summary).split('\n');
+  const at = lines.indexOf('Workers (2)');
+  assert.ok(at > 0, lines.join('\n'));
+  assert.match(lines[at + 1]!, /#\s+host\s+status\s+sent\s+ok\s+errors\s+req\/s\s+clock offset\s+start skew/);
+  assert.match(lines[at + 2]!, /^\s+0\s+local-0\s+ok\s+36533\s+36531\s+0\s+\S+\s+\+0\.131ms\s+\+0\.121ms$/);
+  assert.match(lines[at + 3]!, /^\s+1\s+node-b\s+lost\s+120\s+118\s+2\s+\S+\s+-3\.500ms\s+-$/);
+});

@@ -85,6 +85,7 @@ class Session {
   warmupMs: number | null = null;
   problems: WorkerProblem[] = [];
   alive = true;
+  missedPings = 0;
   constructor(readonly ws: WebSocket, readonly remote: string) {}
   send(m: CoordinatorMessage): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(m));
@@ -193,7 +194,10 @@ export class Coordinator {
         this.protocolError(s, (e as Error).message);
       }
     });
-    ws.on('pong', () => { s.alive = true; });
+    ws.on('pong', () => {
+      s.alive = true;
+      s.missedPings = 0;
+    });
     ws.on('close', (code, reason) => this.onClose(s, `connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`));
     ws.on('error', (e) => this.onClose(s, `connection error: ${e.message}`));
   }
@@ -378,11 +382,14 @@ export class Coordinator {
     return this.sessions.filter((s): s is Session => s !== null && s.status === 'ready');
   }
 
-  /** ws ping frames: a worker that stops answering (a frozen host, a cut network) is terminated and so lost. */
+  /**
+   * ws ping frames every 5 s: a worker that answers none of three in a row (a frozen host, a cut network) is
+   * terminated and so lost. A shorter freeze makes it late (named as behind), not lost.
+   */
   private beat(): void {
     for (const s of this.sessions) {
       if (!s || s.status === 'lost' || s.status === 'done') continue;
-      if (!s.alive) {
+      if (!s.alive && ++s.missedPings >= 3) {
         s.ws.terminate();
         continue;
       }
@@ -440,9 +447,16 @@ export class Coordinator {
         if (st.ended.has(s.index) || behind.has(s.index) || elapsed > spec.durationMs) continue;
         const t = merge.workerTick(s.index);
         const lag = elapsed - (t?.elapsedMs ?? 0);
-        if (lag > behindMs) {
+        // open model: arrivals due by its schedule that it has not started yet (neither sent nor dropped)
+        const w = merge.workerTotal(s.index);
+        const backlog = spec.model === 'open' ? w.scheduled - w.counts.sent - w.counts.dropped : 0;
+        const share = t?.targetRate ?? 0;
+        const backlogMs = share > 0 ? (backlog / share) * 1000 : 0;
+        if (lag > behindMs || backlogMs > behindMs) {
           behind.add(s.index);
-          const reason = `its reports are ${Math.round(lag)} ms behind the stage clock`;
+          const reason = lag > behindMs
+            ? `its reports are ${Math.round(lag)} ms behind the stage clock`
+            : `its arrivals are ${Math.round(backlogMs)} ms behind its schedule (${backlog} due and not started)`;
           this.problem(s.index, { kind: 'behind', stage: spec.name, reason });
           this.log({ worker: s.index, host: s.host, stage: spec.name, lag_ms: Math.round(lag) }, 'worker is behind');
           if (!this.o.allowWorkerLoss && this.failure === null) this.failure = `worker ${s.index} (${s.host}) fell behind in stage ${spec.name}: ${reason}`;

@@ -97,6 +97,11 @@ export function formatSummary(summary: Summary, profile?: Profile): string {
     out.push('');
     out.push(...formatApmAb(summary.apm_ab));
   }
+  const workers = (summary as Summary & { workers?: WorkerLine[] }).workers ?? [];
+  if (workers.length > 0) {
+    out.push('');
+    out.push(...formatWorkers(workers));
+  }
   const warnings = (summary as Summary & { warnings?: string[] }).warnings ?? [];
   if (warnings.length > 0) {
     out.push('');
@@ -120,6 +125,29 @@ export function formatSummary(summary: Summary, profile?: Profile): string {
         : `NOT PASSED${summary.aborted ? ': run aborted' : ''}`,
   );
   return out.join('\n') + '\n';
+}
+
+/** What the table shows of summary.workers[] (distributed runs; the full shape is distributed/coordinator.ts). */
+interface WorkerLine {
+  index: number;
+  host: string | null;
+  status: string;
+  sent: number;
+  ok: number;
+  errors: number;
+  achieved_rate: number;
+  clock_offset_ms: number | null;
+  max_start_skew_ms: number | null;
+}
+
+/** One line per worker: its part of the load, and how well it kept time (clock offset, start skew). */
+export function formatWorkers(ws: WorkerLine[]): string[] {
+  const ms = (v: number | null) => (v === null ? '-' : `${v >= 0 ? '+' : ''}${v.toFixed(3)}ms`);
+  const rows = ws.map((w) => [String(w.index), w.host ?? '-', w.status, String(w.sent), String(w.ok), String(w.errors), fmtRate(w.achieved_rate), ms(w.clock_offset_ms), ms(w.max_start_skew_ms)]);
+  const head = ['#', 'host', 'status', 'sent', 'ok', 'errors', 'req/s', 'clock offset', 'start skew'];
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `  ${r.map((c, i) => (i <= 2 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join('  ')}`.trimEnd();
+  return [`Workers (${ws.length})`, line(head), ...rows.map(line)];
 }
 
 function formatStage(st: StageResult, i: number, n: number, thresholds: ThresholdResult[], profile?: Profile): string[] {
