@@ -91,9 +91,19 @@ export async function k8sRun(o: K8sRunOptions): Promise<K8sRunResult> {
         cb();
       },
     });
-    await new Promise<void>((resolve, reject) => {
-      new k8s.Log(kc).log(namespace, pod, 'coordinator', sink, (err) => (err ? reject(err) : resolve()), { follow: true }).catch(reject);
+    // client-node 1.x pipes the log's body into the stream and ignores a done callback: the stream's end is the log's
+    const ended = new Promise<void>((resolve, reject) => {
+      sink.once('finish', () => resolve());
+      sink.once('error', reject);
     });
+    const controller = await new k8s.Log(kc).log(namespace, pod, 'coordinator', sink, { follow: true });
+    const stopFollowing = () => controller.abort();
+    o.signal?.addEventListener('abort', stopFollowing, { once: true });
+    try {
+      await ended;
+    } finally {
+      o.signal?.removeEventListener('abort', stopFollowing);
+    }
     if (partial) o.onLog(partial);
     const exitCode = await waitForExit(core, namespace, pod, 120_000, o.signal);
     let summary: string | null = null;
