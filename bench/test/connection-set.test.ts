@@ -80,3 +80,26 @@ test('queued arrivals can be dropped oldest first; a hang-up fails the request o
   assert.deepEqual(o.failures, ['ECONNRESET']);
   assert.equal(srv.counts.requests, 2);
 });
+
+test('growth follows the demand: a backlog on a fast server is drained by the connections it needs, not one each', async (t) => {
+  const srv = await startTestServer({ latencyMs: 0 });
+  const o = owner();
+  const port = Number(new URL(srv.url).port);
+  // demand says 3; patience long enough that only the estimate decides
+  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 500, warm: 2, demand: () => 3, patienceMs: 60_000 }, 300));
+  t.after(async () => { conns.destroy(); await srv.close(); });
+  const now = performance.now();
+  for (let i = 0; i < 300; i++) conns.acquire(now);
+  await until(o, 300);
+  assert.deepEqual(o.failures, []);
+  assert.equal(srv.counts.requests, 300);
+  assert.ok(srv.counts.connections <= 3, `connections ${srv.counts.connections}`);
+  // without patience left, a backlog grows the set whatever the estimate
+  const o2 = owner();
+  const conns2 = (o2.set = new ConnectionSet(o2, { host: '127.0.0.1', port, maxConnections: 500, warm: 2, demand: () => 1, patienceMs: 0 }, 300));
+  t.after(() => conns2.destroy());
+  const before = srv.counts.connections;
+  for (let i = 0; i < 300; i++) conns2.acquire(performance.now() - 1);
+  await until(o2, 300);
+  assert.ok(srv.counts.connections - before > 2, `connections ${srv.counts.connections - before}`);
+});

@@ -39,6 +39,13 @@ export interface ConnectionSetOptions {
   maxOpening?: number;
   /** connections opened at once on demand, before growth becomes patient (default 8) */
   warm?: number;
+  /**
+   * How many connections the load needs now (Little's law: arrival rate x time a request holds a connection);
+   * growth beyond `warm` stops there unless the oldest waiting arrival has waited `patienceMs`. Default: no limit.
+   */
+  demand?: () => number;
+  /** how long a waiting arrival waits before growth ignores `demand` (default 50 ms) */
+  patienceMs?: number;
 }
 
 /** One keep-alive connection and the request it carries (at most one). */
@@ -261,10 +268,19 @@ export class ConnectionSet {
     }, 1);
   }
 
-  /** Serves waiters from idle connections, then from new ones (within the caps). */
+  /**
+   * Serves waiters from idle connections, then from new ones (within the caps). New ones only as many as the
+   * load needs: after the bench itself stalled (a GC pause, the machine's other work) every arrival of the stall
+   * is due at once, and the connections already open drain that backlog within milliseconds on a fast server;
+   * opening hundreds more would cost both sides more CPU than the requests. A server that holds requests longer
+   * raises the demand; a backlog older than the patience opens more whatever the estimate says.
+   */
   private pump(): void {
+    const demand = this.opts.demand;
+    const patient = demand !== undefined && performance.now() - this.oldestQueued < (this.opts.patienceMs ?? 50);
+    const cap = patient ? Math.max(this.warm, Math.ceil(demand())) : Number.POSITIVE_INFINITY;
     while (this.size > 0) {
-      const c = this.popIdle() ?? this.open();
+      const c = this.popIdle() ?? (this.all.size < cap ? this.open() : undefined);
       if (!c) return;
       this.owner.start(c, this.dropOldest());
     }

@@ -60,6 +60,10 @@ class OpenStageRun implements ConnectionOwner {
   readonly conns: ConnectionSet;
   /** called after each answer or failure: arrivals that fell due meanwhile can start on the freed connection */
   kick: () => void = () => {};
+  /** the target rate now (arrivals/s), for the connections' demand */
+  rateNow: () => number = () => 0;
+  /** moving average of how long a request holds its connection (ms, write to answer) */
+  private holdMs = 1;
 
   constructor(
     readonly rec: StageRecorder,
@@ -70,7 +74,21 @@ class OpenStageRun implements ConnectionOwner {
     private readonly maxInFlight: number,
     endpoint: { host: string; port: number; tls: boolean },
   ) {
-    this.conns = new ConnectionSet(this, { ...endpoint, maxConnections: maxInFlight }, maxInFlight);
+    this.conns = new ConnectionSet(this, {
+      ...endpoint, maxConnections: maxInFlight,
+      demand: () => this.demand(),
+    }, maxInFlight);
+  }
+
+  /**
+   * Connections the load needs: Little's law with room to spare (twice what the target rate keeps busy at the
+   * recent hold time), or no limit once the oldest request on the wire has been held well beyond that (the
+   * server slowed down or stalls: arrivals must still reach it on schedule, on connections of their own).
+   */
+  private demand(): number {
+    const h = this.head;
+    if (h !== null && h.connected && performance.now() - h.sentAt > Math.max(1, 4 * this.holdMs)) return Number.POSITIVE_INFINITY;
+    return 2 * this.rateNow() * this.holdMs / 1000;
   }
 
   /** An arrival is due (intended at `intended`, performance.now() ms). */
@@ -113,6 +131,7 @@ class OpenStageRun implements ConnectionOwner {
     this.ev.buf = c.req;
     this.ev.at = this.builder.lastTraceOffset;
     this.rec.onResponse(status, code, p.bytes, (now - c.intended) * 1000, (now - c.sentAt) * 1000, c.intended - this.start0, this.ev);
+    this.holdMs += (now - c.sentAt - this.holdMs) * 0.05;
     const keep = p.keepAlive;
     this.end(c);
     if (keep) this.conns.release(c);
@@ -303,6 +322,7 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
   run = new OpenStageRun(rec, builder, base.host, start, ctx.request.timeoutMs, maxInFlight,
     { host: hostname, port, tls: base.protocol === 'https:' });
   // answers free connections between timer wake-ups: start what fell due right then (one clock read each)
+  run.rateNow = () => schedule.rateAt(performance.now() - start) / segment.count;
   run.kick = () => {
     if (!stopped && start + nextAt <= performance.now()) pump();
   };

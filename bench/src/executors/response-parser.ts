@@ -20,7 +20,21 @@ export class ResponseParseError extends Error {
 const enum State { Head, Body, ChunkSize, ChunkData, ChunkDataEnd, Trailers, UntilClose }
 
 const CR = 13;
+/** the blank line ending a head, as bytes (a string needle would be encoded again on every search) */
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const LF = 10;
+
+/** Index of the first LF in buf[from..to), or `to` when none. */
+function lfAt(buf: Buffer, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (buf[i] === LF) return i;
+  return to;
+}
+
+/** Index of the first ':' in buf[from..to), or -1. */
+function colonAt(buf: Buffer, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (buf[i] === 58) return i;
+  return -1;
+}
 
 /** Lower-case ASCII compare of buf[at..at+name.length) with `name` (already lower case). */
 function nameIs(buf: Buffer, at: number, len: number, name: string): boolean {
@@ -115,7 +129,7 @@ export class ResponseParser {
             at = 0;
             this.head = null;
           }
-          let end = buf.indexOf('\r\n\r\n', at, 'latin1');
+          let end = buf.indexOf(HEAD_END, at);
           if (end + 4 > len) end = -1;
           if (end === -1) {
             if (len - at > MAX_HEAD) throw new ResponseParseError(`response head over ${MAX_HEAD} bytes`);
@@ -204,19 +218,21 @@ export class ResponseParser {
     let length = -1;
     let chunked = false;
     let close = minor === 0;
-    let lineStart = buf.indexOf(LF, from) + 1;
-    while (lineStart > 0 && lineStart < end + 2) {
-      let lineEnd = buf.indexOf(LF, lineStart);
-      if (lineEnd === -1 || lineEnd > end + 2) lineEnd = end + 2;
+    // a head is a few hundred bytes: plain loops beat native searches (each a call into C++) here
+    const last = end + 2;
+    let lineStart = lfAt(buf, from, last) + 1;
+    while (lineStart > 0 && lineStart < last) {
+      const lineEnd = lfAt(buf, lineStart, last);
       const stop = buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
-      const colon = buf.indexOf(58, lineStart);
-      if (colon !== -1 && colon < stop) {
+      const c0 = buf[lineStart] | 32;
+      // only Content-Length, Connection and Transfer-Encoding matter
+      const colon = c0 === 99 || c0 === 116 ? colonAt(buf, lineStart, stop) : -1;
+      if (colon !== -1) {
         const nameLen = colon - lineStart;
         let v = colon + 1;
         while (v < stop && (buf[v] === 32 || buf[v] === 9)) v++;
         let ve = stop;
         while (ve > v && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
-        const c0 = buf[lineStart] | 32;
         if (c0 === 99 /* c */) {
           if (nameIs(buf, lineStart, nameLen, 'content-length')) {
             let n = 0;
@@ -232,7 +248,7 @@ export class ResponseParser {
             if (hasToken(buf, v, ve, 'close')) close = true;
             else if (minor === 0 && hasToken(buf, v, ve, 'keep-alive')) close = false;
           }
-        } else if (c0 === 116 /* t */ && nameIs(buf, lineStart, nameLen, 'transfer-encoding')) {
+        } else if (nameIs(buf, lineStart, nameLen, 'transfer-encoding')) {
           chunked = lastTokenIsChunked(buf, v, ve);
           // a transfer coding other than chunked last: the body runs until the close (RFC 9112 6.3)
           if (!chunked) length = -2;
