@@ -233,6 +233,29 @@ test('the wire format: headers, snappy + WriteRequest, sorted labels, increasing
   assert.deepEqual(warned, [{ label: 'run', given: 'other', used: 'wire-1' }]);
 });
 
+test("a stage's first figures are pushed at once, so a stage shorter than the push interval spans two samples", async (t) => {
+  const cap = await captureServer();
+  t.after(() => cap.server.close());
+  // A push interval far longer than the stage: without the first push the stage would have one sample, at its end.
+  const out = prometheusRemoteWriteOutput({ url: cap.url, intervalMs: 60_000, logger: silent });
+  const s0 = stage(0, 'short');
+  await out.start(runInfo(`rw-first-${process.pid}`, [s0]));
+  out.add({ type: 'stage-start', at: Date.now(), stage: s0 });
+  out.add({ type: 'tick', at: Date.now(), stage: s0, snapshot: snapshot(100) });
+  for (let i = 0; i < 50 && cap.requests.length === 0; i++) await sleep(20);
+  assert.equal(cap.requests.length, 1, 'the first tick was pushed without waiting for the interval');
+  const target = (r: Capture['requests'][number]) => r.series.find((x) => labelsOf(x).__name__ === 'bench_target_rate');
+  assert.deepEqual(target(cap.requests[0]!)?.samples.map((x) => x.value), [100]);
+  await sleep(30);
+  out.add({ type: 'tick', at: Date.now(), stage: s0, snapshot: snapshot(200) });
+  out.add({ type: 'stage-end', at: Date.now(), stage: s0, result: {} as never });
+  await out.stop(summary(`rw-first-${process.pid}`));
+  const last = target(cap.requests[cap.requests.length - 1]!)!;
+  assert.equal(cap.requests.length, 2, 'one more push at the end of the stage; later ticks wait for the interval');
+  const first = target(cap.requests[0]!)!;
+  assert.ok(Number(last.samples[0]!.timestamp) - Number(first.samples[0]!.timestamp) >= 30, 'the two samples are apart in time');
+});
+
 test('a real Prometheus takes the push: counters per stage, latency quantiles, gauges end with their stage', async (t) => {
   const prom = await Prometheus.start();
   t.after(() => prom.destroy());

@@ -438,6 +438,16 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
     sender.push(batch, 'queue full: Prometheus is slower than the push interval');
   };
 
+  /** A push on the next turn of the event loop, off the runner's hot path; one however often it is asked for. */
+  const pushSoon = (): void => {
+    if (buildScheduled) return;
+    buildScheduled = true;
+    setImmediate(() => {
+      buildScheduled = false;
+      enqueue();
+    });
+  };
+
   return {
     name: 'prometheus',
 
@@ -455,8 +465,12 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
       try {
         if (!run || stopping || event.type === 'warmup') return;
         const st = stateOf(event.stage);
-        if (event.type === 'tick') st.snapshot = event.snapshot;
-        else if (event.type === 'stage-end') {
+        if (event.type === 'tick') {
+          // A stage's first figures go out at once: a stage shorter than the push interval would otherwise have
+          // one sample at its end, a millisecond before its staleness marker, and draw no line in a range query.
+          if (!st.snapshot) pushSoon();
+          st.snapshot = event.snapshot;
+        } else if (event.type === 'stage-end') {
           st.ended = true;
           // The result has the stage's final counts (the last tick can be up to a second old); latency buckets
           // only come with ticks, so those stay as the last tick had them.
@@ -472,13 +486,7 @@ export function prometheusRemoteWriteOutput(opts: PrometheusRemoteWriteOptions):
             };
           }
           // Push the stage's final values (and its staleness markers) now, off the hot path.
-          if (!buildScheduled) {
-            buildScheduled = true;
-            setImmediate(() => {
-              buildScheduled = false;
-              enqueue();
-            });
-          }
+          pushSoon();
         }
       } catch {
         // never throw into the runner
