@@ -269,8 +269,9 @@ async function runBench(args: RunArgs, profile: Profile, io: Io, signal?: AbortS
     jsonOutput({ dir, print: args.json ? io.stdout : undefined }),
   ];
   // The output labels every series with the run, profile and stage itself.
-  if (args.prometheusRw) outputs.push(prometheusRemoteWriteOutput({ url: args.prometheusRw }));
-  if (args.grafana) outputs.push(grafanaAnnotationsOutput({ url: args.grafana, token: io.env.GRAFANA_TOKEN || undefined }));
+  // Their log lines go through the command's logger, like every other line the bench writes on stderr.
+  if (args.prometheusRw) outputs.push(prometheusRemoteWriteOutput({ url: args.prometheusRw, logger }));
+  if (args.grafana) outputs.push(grafanaAnnotationsOutput({ url: args.grafana, token: io.env.GRAFANA_TOKEN || undefined, logger }));
   const outputSet = new OutputSet(outputs, { onWarning: (w) => warnLog(w, `output ${w.output} failed in ${w.phase}`) });
 
   const mysqlUrl = io.env.MYSQL_URL || undefined;
