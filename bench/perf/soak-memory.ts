@@ -1,5 +1,5 @@
 // Memory over a long open-model stage: RSS and heap (after a GC when run with --expose-gc) sampled every 30 s.
-// Usage: node --expose-gc --import tsx bench/perf/soak-memory.ts [MINUTES=10] [--rate 1000]
+// Usage: node --expose-gc --import tsx bench/perf/soak-memory.ts [MINUTES=10] [--rate 1000] [--every 30]
 // Flat means: the last samples are within noise of the first ones after warm-up (the executor keeps only
 // fixed-size histograms, small maps and a bounded in-flight list, whatever the number of requests).
 import { runOpenStage } from '../src/executors/open';
@@ -9,7 +9,8 @@ import { argValue, defaultRequest, load, startBareServer } from './perf-support'
 const minutes = Number(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 10);
 if (!(minutes > 0 && minutes <= 24 * 60)) throw new Error('MINUTES must be in (0, 1440]');
 const rate = argValue('rate', 1000);
-const SAMPLE_MS = 30_000;
+// --every S: seconds between samples (default 30)
+const SAMPLE_MS = (process.argv.includes('--every') ? argValue('every', 30) : 30) * 1000;
 
 interface Sample { t_s: number; rss_mb: number; heap_used_mb: number; heap_total_mb: number; external_mb: number; sent: number; achieved: number }
 
