@@ -34,8 +34,11 @@ import { ConnectionSet, type Connection, type ConnectionOwner } from './connecti
 
 /** Most arrivals started in one scheduler turn before yielding to I/O (keeps answers flowing when far behind). */
 const MAX_BATCH = 2_000;
-/** How often the sweeper looks for expired requests. */
-const SWEEP_MS = 20;
+/**
+ * How often the sweeper looks for expired requests when nothing else wakes the stage; every scheduler turn looks
+ * too (one comparison when nothing expired), so at load timeouts are found at once without extra wake-ups.
+ */
+const SWEEP_MS = 50;
 
 /** Evidence for one request read from its bytes, made only when the request is kept as one of the worst. */
 class RequestBytes implements RequestEvidence {
@@ -267,6 +270,7 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
   /** Starts every arrival due; arms the timer for the next one. */
   const pump = (): void => {
     if (stopped) return;
+    run.sweep(performance.now());
     const now = performance.now() - start;
     let batch = 0;
     while (nextAt <= now && nextAt < stage.durationMs && batch < MAX_BATCH) {

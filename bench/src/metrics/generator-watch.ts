@@ -29,7 +29,7 @@ export const SATURATED_UTILIZATION = 0.9;
 export const SATURATED_LOOP_DELAY_P99_MS = 20;
 
 /** The loop-delay timer's resolution (ms): fine enough to see a stall, coarse enough to cost nothing. */
-const RESOLUTION_MS = 10;
+const RESOLUTION_MS = 20;
 
 export class GeneratorWatch {
   private readonly loop: IntervalHistogram;
