@@ -1,12 +1,14 @@
 // What a distributed run costs, side by side in one run against the bare server (bench/perf/bare-server.ts):
 //   (a) the bench's CPU per request with --workers 2 vs one process, same closed profile (goal <= 1.1x);
 //   (b) the coordinator's own CPU with 4 workers (goal < 5% of a core);
-//   (c) the open model's achieved / target with 2 workers at 0.7 of their combined capacity, the capacity being
-//       what (a) measured for 2 workers (goal within 1%).
+//   (c) the open model's achieved / target with 2 workers at 0.7 (--fraction) of their combined capacity, the
+//       capacity being what (a) measured for 2 workers (--capacity N to give it), next to one process at the same
+//       target in the same rounds (goal within 1%).
 // CPU is read from /proc/<pid>/stat (utime + stime) of the bench CLI and each of its worker processes, sampled
 // every 100 ms, and interpolated at the measured stage's start and end (summary.json's started_at/ended_at),
 // so process start-up (tsx compiling) and shut-down are not counted. Rounds alternate (one, two, one, two...).
 // Usage: node --import tsx bench/perf/distributed-overhead.ts [--rounds 3] [--duration 8] [--connections 16]
+//        [--fraction 0.7] [--capacity N] [--only a,b,c]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,9 @@ import { argValue, load, median, ROOT, startBareServer } from './perf-support';
 const rounds = argValue('rounds', 3);
 const duration = argValue('duration', 8);
 const connections = argValue('connections', 16);
+const fraction = argValue('fraction', 0.7);
+const onlyArg = process.argv.indexOf('--only');
+const only = new Set(onlyArg === -1 ? ['a', 'b', 'c'] : (process.argv[onlyArg + 1] ?? '').split(','));
 const TICK_S = 100 / 1000;
 const CLK_TCK = 100; // USER_HZ: /proc times are in 1/100 s on Linux
 
@@ -114,7 +119,7 @@ async function main(): Promise<void> {
   const perReq: Record<string, number[]> = { one: [], two: [] };
   const rate2: number[] = [];
   const ratios: number[] = [];
-  for (let r = 1; r <= rounds; r++) {
+  for (let r = 1; r <= (only.has('a') ? rounds : 0); r++) {
     const row: Record<string, number> = {};
     for (const v of ['one', 'two'] as const) {
       const res = await runBench(['--profile', closed, '--target', server.url, ...(v === 'two' ? ['--workers', '2'] : [])], dir);
@@ -127,32 +132,43 @@ async function main(): Promise<void> {
     }
     ratios.push(row.two! / row.one!);
   }
-  process.stdout.write(`(a) CPU per request, --workers 2 / one process: ${spread(ratios, 3)}   (goal <= 1.1)\n`);
-  process.stdout.write(`    one process ${spread(perReq.one!, 1)} us/req; --workers 2 ${spread(perReq.two!, 1)} us/req\n`);
+  if (only.has('a')) {
+    process.stdout.write(`(a) CPU per request, --workers 2 / one process: ${spread(ratios, 3)}   (goal <= 1.1)\n`);
+    process.stdout.write(`    one process ${spread(perReq.one!, 1)} us/req; --workers 2 ${spread(perReq.two!, 1)} us/req\n`);
+  }
 
   // (b) the coordinator's own CPU with 4 workers
   const coord: number[] = [];
-  for (let r = 1; r <= rounds; r++) {
+  for (let r = 1; r <= (only.has('b') ? rounds : 0); r++) {
     const res = await runBench(['--profile', closed, '--target', server.url, '--workers', '4'], dir);
     const pct = (res.coordinatorCpuS / res.seconds) * 100;
     coord.push(pct);
     process.stdout.write(`(b) round ${r}: --workers 4, ${res.stage.rate.achieved.toFixed(0)} req/s, coordinator ${pct.toFixed(2)}% of a core, all bench processes ${((res.benchCpuS / res.seconds) * 100).toFixed(0)}%; load ${load()}\n`);
   }
-  process.stdout.write(`(b) coordinator CPU at 4 workers: ${spread(coord, 2)} % of a core   (goal < 5)\n`);
+  if (only.has('b')) process.stdout.write(`(b) coordinator CPU at 4 workers: ${spread(coord, 2)} % of a core   (goal < 5)\n`);
+  if (!only.has('c')) {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
 
-  // (c) the open model on 2 workers at 0.7 of their combined capacity
-  const capacity = median(rate2);
-  const target = Math.round(capacity * 0.7);
+  // (c) the open model on 2 workers at 0.7 of their combined capacity, and one process at the same target
+  const given = process.argv.includes('--capacity') ? argValue('capacity', 1) : 0;
+  const capacity = given || median(rate2);
+  if (!(capacity > 0)) throw new Error('(c) needs the capacity: run (a) too, or pass --capacity N');
+  const target = Math.round(capacity * fraction);
   const open = path.join(dir, 'open.yaml');
   writeFileSync(open, `request: { properties: [news], seed: 1, timeout: 10s }\nstages:\n  - { name: warm, duration: 2s, rate: ${Math.round(target / 4)} }\n  - { name: measured, duration: ${duration}s, rate: ${target} }\n`);
-  const acc: number[] = [];
+  const acc: Record<string, number[]> = { one: [], two: [] };
   for (let r = 1; r <= rounds; r++) {
-    const res = await runBench(['--profile', open, '--target', server.url, '--workers', '2'], dir);
-    const ratio = res.stage.rate.achieved / target;
-    acc.push(ratio);
-    process.stdout.write(`(c) round ${r}: target ${target} req/s, achieved ${res.stage.rate.achieved.toFixed(1)}, dropped ${res.stage.counts.dropped}, errors ${res.stage.counts.errors}, latency p99 ${res.stage.latency_ms.p99} ms (service p99 ${res.stage.service_time_ms?.p99} ms); load ${load()}\n`);
+    for (const v of ['two', 'one'] as const) {
+      const res = await runBench(['--profile', open, '--target', server.url, ...(v === 'two' ? ['--workers', '2'] : [])], dir);
+      const ratio = res.stage.rate.achieved / target;
+      acc[v]!.push(ratio);
+      process.stdout.write(`(c) round ${r}, ${v === 'two' ? '--workers 2' : '1 process  '}: target ${target} req/s, achieved ${res.stage.rate.achieved.toFixed(1)} (${ratio.toFixed(4)}), dropped ${res.stage.counts.dropped}, errors ${res.stage.counts.errors}, latency p99 ${res.stage.latency_ms.p99} ms (service p99 ${res.stage.service_time_ms?.p99} ms); load ${load()}\n`);
+    }
   }
-  process.stdout.write(`(c) open model, 2 workers at 0.7 x ${capacity.toFixed(0)} req/s: achieved/target ${spread(acc, 4)}   (goal within 0.99..1.01)\n`);
+  process.stdout.write(`(c) open model at ${fraction} x ${capacity.toFixed(0)} req/s (2 workers' closed-model rate): achieved/target with --workers 2 ${spread(acc.two!, 4)}; one process ${spread(acc.one!, 4)}   (goal within 0.99..1.01)\n`);
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
 }
