@@ -149,7 +149,7 @@ test('a worker that never connects is named and the run exits 1 after the connec
   const port = await freePort();
   const out = join(dir, 'missing');
   const coordinator = spawnCli(['--profile', 'smoke', '--coordinator', '--workers', '2', '--listen', `${hostIp}:${port}`,
-    '--target', serviceUrl, '--connect-timeout', '4s', '--out', out, '--quiet', '--set', 'request.properties=[news]']);
+    '--target', serviceUrl, '--connect-timeout', '4s', '--warmup', '0', '--out', out, '--quiet', '--set', 'request.properties=[news]']);
   const worker = spawnCli(['--worker', `ws://${hostIp}:${port}`, '--connect-timeout', '30s'], nsName(WORKERS), { BENCH_WORKER_INDEX: '0', BENCH_HOST: nsName(WORKERS) });
   const [c, w] = await Promise.all([coordinator.done, worker.done]);
   assert.equal(c.code, 1, c.stderr.slice(-2000));

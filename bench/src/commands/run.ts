@@ -347,12 +347,12 @@ async function runOnce(x: OnceInput): Promise<RunSummary> {
   const options = { profile: x.profile, target, runId: x.runId, outputs: x.outputs, rows: x.rows, signal: x.signal, scrape: x.scrape, log: x.log };
   const d = x.distributed;
   const summary = d.workers === undefined
-    // a warm-up here: a distributed run's load (and its warm-up) is the workers'
+    // a warm-up here; a distributed run's load, and so its warm-up, is the workers' (before they report ready)
     ? await runProfile({ ...options, warmupMs: x.warmupMs })
     // the same run with N workers as its executor: thresholds, scrapes, rows and outputs stay here, once
     : await runDistributed({
       ...options, workers: d.workers, local: !d.coordinator, listen: d.listen, dir: x.dir, connectTimeoutMs: d.connectTimeoutMs,
-      allowWorkerLoss: d.allowWorkerLoss,
+      allowWorkerLoss: d.allowWorkerLoss, warmupMs: x.warmupMs,
       onListening: (url) => x.log({ url, workers: d.workers }, d.coordinator ? 'coordinator listening: start each worker with --worker URL' : 'coordinator listening'),
     });
   if (svc) {

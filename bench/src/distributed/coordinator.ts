@@ -18,6 +18,7 @@ import { mergedStageResult, StageMerge } from './merge';
 import { profileDocument } from './profile-document';
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, parseWorkerMessage, type CoordinatorMessage, type WorkerMessage } from './protocol';
 import { stageShare, type StageShare } from './profile-share';
+import type { WarmupSummary } from '../warmup';
 
 export interface CoordinatorOptions {
   host: string;
@@ -33,6 +34,8 @@ export interface CoordinatorOptions {
   behindMs?: number;
   /** how far ahead of now a start time is set (default 300 ms plus twice the largest RTT) */
   startLeadMs?: number;
+  /** each worker's warm-up before it reports ready (warmup.ts; default DEFAULT_WARMUP_MS, 0 = none) */
+  warmupMs?: number;
   log?: (obj: Record<string, unknown>, msg: string) => void;
 }
 
@@ -83,6 +86,7 @@ class Session {
   connectedAt = clockNow();
   readyAt: number | null = null;
   warmupMs: number | null = null;
+  warmup: WarmupSummary | null = null;
   problems: WorkerProblem[] = [];
   alive = true;
   missedPings = 0;
@@ -216,6 +220,7 @@ export class Coordinator {
         s.status = 'ready';
         s.readyAt = clockNow();
         s.warmupMs = m.warmupMs;
+        s.warmup = m.warmup ?? null;
         this.maybeReady(s);
         return;
       }
@@ -284,6 +289,7 @@ export class Coordinator {
     s.send({
       type: 'welcome', v: PROTOCOL_VERSION, index: s.index, count: this.o.workers, runId: this.runId, target: this.target,
       profile: profileDocument(this.profile!),
+      ...(this.o.warmupMs !== undefined ? { warmupMs: this.o.warmupMs } : {}),
     });
     // clock rounds, spaced so they do not queue behind each other
     const rounds = this.o.clockRounds ?? 8;
@@ -553,6 +559,7 @@ export class Coordinator {
         pid: s?.pid ?? null,
         remote: s?.remote ?? null,
         warmup_ms: s?.warmupMs ?? null,
+        warmup: s?.warmup ?? null,
         counts,
         share: { index: i, count: this.o.workers },
         stages,
@@ -612,7 +619,10 @@ export interface WorkerReport {
   max_start_skew_ms: number | null;
   pid: number | null;
   remote: string | null;
+  /** from its hello to its ready: the target check and the warm-up */
   warmup_ms: number | null;
+  /** its warm-up (warmup.ts), sent before the start and outside every stage */
+  warmup: WarmupSummary | null;
   counts: { sent: number; completed: number; ok: number; errors: number; timeouts: number; dropped: number };
   share: { index: number; count: number };
   stages: WorkerStageReport[];

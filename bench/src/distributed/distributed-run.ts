@@ -18,6 +18,8 @@ export interface DistributedRunOptions extends Omit<RunOptions, 'executors'> {
   dir: string;
   connectTimeoutMs: number;
   allowWorkerLoss: boolean;
+  /** each worker's warm-up before it reports ready (default DEFAULT_WARMUP_MS; 0 = none) */
+  warmupMs?: number;
   /** told the coordinator's URL once it listens (the CLI logs it for remote workers) */
   onListening?: (url: string) => void;
 }
@@ -30,7 +32,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const log = o.log ?? (() => {});
   const coordinator = await Coordinator.listen({
     host: o.listen.host, port: o.listen.port, workers: o.workers, connectTimeoutMs: o.connectTimeoutMs,
-    allowWorkerLoss: o.allowWorkerLoss, log,
+    allowWorkerLoss: o.allowWorkerLoss, log, warmupMs: o.warmupMs,
   });
   const url = coordinator.url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//127.0.0.1:');
   o.onListening?.(coordinator.url);
@@ -53,6 +55,8 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     summary = await runProfile({
       ...o,
       executors: { closed: executor, open: executor },
+      // the workers warmed up before they reported ready; the coordinator itself sends nothing
+      warmupMs: 0,
       signal: AbortSignal.any([userSignal, coordinator.signal]),
       // nothing was sent when the workers were not ready: no scrape to wait for
       ...(notReady !== null ? { scrape: false, rows: undefined } : {}),

@@ -21,6 +21,7 @@
 import type { Counts, StageResult } from '../types';
 import type { WireInterval } from '../metrics/interval';
 import type { ProfileDocument } from './profile-document';
+import type { WarmupSummary } from '../warmup';
 
 export const PROTOCOL_VERSION = 1;
 /** Largest message either side accepts (an interval with its histograms is a few KiB). */
@@ -29,7 +30,7 @@ export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 export type WorkerMessage =
   | { type: 'hello'; v: number; index: number | null; host: string; pid: number }
   | { type: 'pong'; seq: number; at: number }
-  | { type: 'ready'; warmupMs: number }
+  | { type: 'ready'; warmupMs: number; warmup?: WarmupSummary | null }
   | { type: 'stage-started'; stage: number; at: number }
   | { type: 'interval'; interval: WireInterval }
   | { type: 'tick'; stage: number; tick: WorkerTick }
@@ -37,7 +38,7 @@ export type WorkerMessage =
   | { type: 'failed'; message: string };
 
 export type CoordinatorMessage =
-  | { type: 'welcome'; v: number; index: number; count: number; runId: string; target: string; profile: ProfileDocument }
+  | { type: 'welcome'; v: number; index: number; count: number; runId: string; target: string; profile: ProfileDocument; warmupMs?: number }
   | { type: 'reject'; message: string }
   | { type: 'ping'; seq: number }
   | { type: 'start'; t0: number; offsetMs: number }
@@ -136,7 +137,14 @@ export function parseWorkerMessage(raw: string): WorkerMessage {
       return m as WorkerMessage;
     }
     case 'pong': num(m, 'seq', 'pong', true); num(m, 'at', 'pong'); return m as WorkerMessage;
-    case 'ready': num(m, 'warmupMs', 'ready'); return m as WorkerMessage;
+    case 'ready': {
+      num(m, 'warmupMs', 'ready');
+      if (m.warmup !== undefined && m.warmup !== null) {
+        const w = obj(m.warmup, 'ready.warmup');
+        for (const k of ['duration_ms', 'sent', 'ok', 'errors', 'dropped', 'achieved_rate', 'p99_ms']) num(w, k, 'ready.warmup');
+      }
+      return m as WorkerMessage;
+    }
     case 'stage-started': num(m, 'stage', 'stage-started', true); num(m, 'at', 'stage-started'); return m as WorkerMessage;
     case 'interval': wireInterval(m.interval); return m as WorkerMessage;
     case 'tick': {
@@ -178,6 +186,7 @@ export function parseCoordinatorMessage(raw: string): CoordinatorMessage {
       str(m, 'runId', 'welcome', 200);
       str(m, 'target', 'welcome', 2048);
       obj(m.profile, 'welcome.profile'); // validated as a profile document by the worker
+      if (m.warmupMs !== undefined) num(m, 'warmupMs', 'welcome');
       return m as CoordinatorMessage;
     }
     case 'reject': str(m, 'message', 'reject', 4096); return m as CoordinatorMessage;

@@ -16,6 +16,7 @@ import { runClosedStage } from '../executors/closed';
 import { runOpenStage } from '../executors/open';
 import { encodeInterval } from '../metrics/interval';
 import { validateProfile } from '../profiles/validate';
+import { DEFAULT_WARMUP_MS, MAX_WARMUP_MS, runWarmup, warmupStage, type WarmupSummary } from '../warmup';
 import { checkSegment, type Segment } from '../segment';
 import { clockNow, waitUntil } from './clock-sync';
 import {
@@ -200,7 +201,28 @@ export async function runWorker(o: WorkerOptions): Promise<{ ok: true } | { ok: 
           } catch (e) {
             return fail(`cannot reach the target ${target}: ${(e as Error).message}`);
           }
-          return send({ type: 'ready', warmupMs: Math.round((clockNow() - t) * 1000) / 1000 });
+          // a fresh process measures its own start unless it sends for a while first (warmup.ts): do it now, so
+          // that every worker is warm when the one start time comes
+          let warmup: WarmupSummary | null = null;
+          const first = profile.stages[0];
+          const warmMs = Math.min(m.warmupMs ?? DEFAULT_WARMUP_MS, MAX_WARMUP_MS);
+          if (first && warmMs > 0) {
+            const spec = warmupStage(first, warmMs);
+            const ac = new AbortController();
+            current = { index: -1, ac };
+            try {
+              warmup = await runWarmup(spec, {
+                target, request: profile.request, runId, segment,
+                stage: { index: -1, name: spec.name, model: spec.model, durationMs: spec.durationMs },
+                signal: ac.signal, onTick: () => {},
+              }, spec.model === 'closed' ? executors.closed : executors.open);
+            } catch (e) {
+              log({ err: (e as Error).message }, 'warm-up failed; the first stage starts cold');
+            } finally {
+              current = null;
+            }
+          }
+          return send({ type: 'ready', warmupMs: Math.round((clockNow() - t) * 1000) / 1000, warmup });
         }
         case 'ping':
           return send({ type: 'pong', seq: m.seq, at: clockNow() });
