@@ -32,7 +32,7 @@ export function renderReport(loaded: LoadedSummary, opts: RenderOptions = {}): s
   const title = `Stress run · ${str(doc.profile) ?? 'profile ?'}`;
   const body = [
     header(doc, title),
-    runCard(doc, loaded),
+    runCard(doc),
     notesCard(doc, loaded, missing),
     thresholdsCard(doc),
     breakpointCard(doc),
@@ -71,7 +71,7 @@ function metaItem(label: string, value: string, id?: string): string {
   return `<div${id ? ` id="${id}"` : ''}><dt>${esc(label)}</dt><dd>${value}</dd></div>`;
 }
 
-function runCard(doc: SummaryDoc, loaded: LoadedSummary): string {
+function runCard(doc: SummaryDoc): string {
   const started = timeMs(doc.started_at);
   const ended = timeMs(doc.ended_at);
   const workers = objs(doc.workers);
@@ -99,7 +99,6 @@ function runCard(doc: SummaryDoc, loaded: LoadedSummary): string {
   }
   if (str(doc.kibana_url)) items.push(metaItem('Kibana', `<a href="${esc(str(doc.kibana_url))}">${esc(str(doc.kibana_url))}</a>`));
   items.push(metaItem('Summary schema', `version ${esc(doc.schema_version)}`));
-  void loaded;
   return `<section class="card" id="run"><h2>Run</h2><dl class="meta">${items.join('')}</dl></section>`;
 }
 
