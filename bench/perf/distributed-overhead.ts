@@ -8,7 +8,7 @@
 // every 100 ms, and interpolated at the measured stage's start and end (summary.json's started_at/ended_at),
 // so process start-up (tsx compiling) and shut-down are not counted. Rounds alternate (one, two, one, two...).
 // Usage: node --import tsx bench/perf/distributed-overhead.ts [--rounds 3] [--duration 8] [--connections 16]
-//        [--fraction 0.7] [--capacity N] [--only a,b,c]
+//        [--fraction 0.7] [--capacity N] [--only a,b,c] [--split 2]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,8 @@ const rounds = argValue('rounds', 3);
 const duration = argValue('duration', 8);
 const connections = argValue('connections', 16);
 const fraction = argValue('fraction', 0.7);
+/** (a) compares one process with --workers <split> (1 shows what the coordinator and the worker protocol cost alone) */
+const split = argValue('split', 2);
 const onlyArg = process.argv.indexOf('--only');
 const only = new Set(onlyArg === -1 ? ['a', 'b', 'c'] : (process.argv[onlyArg + 1] ?? '').split(','));
 const TICK_S = 100 / 1000;
@@ -122,19 +124,19 @@ async function main(): Promise<void> {
   for (let r = 1; r <= (only.has('a') ? rounds : 0); r++) {
     const row: Record<string, number> = {};
     for (const v of ['one', 'two'] as const) {
-      const res = await runBench(['--profile', closed, '--target', server.url, ...(v === 'two' ? ['--workers', '2'] : [])], dir);
+      const res = await runBench(['--profile', closed, '--target', server.url, ...(v === 'two' ? ['--workers', String(split)] : [])], dir);
       const us = (res.benchCpuS * 1e6) / Math.max(1, res.stage.counts.completed);
       row[v] = us;
       perReq[v]!.push(us);
       if (v === 'two') rate2.push(res.stage.rate.achieved);
       const coord = v === 'two' ? `${((res.coordinatorCpuS / res.seconds) * 100).toFixed(2).padStart(8)}` : '       -';
-      process.stdout.write(`${String(r).padStart(5)}  ${v === 'one' ? '1 process' : '--workers 2'}  ${res.stage.rate.achieved.toFixed(0).padStart(7)}  ${res.benchCpuS.toFixed(2).padStart(11)}  ${us.toFixed(1).padStart(10)}  ${coord.padStart(21)}  ${load()}\n`);
+      process.stdout.write(`${String(r).padStart(5)}  ${v === 'one' ? '1 process' : `--workers ${split}`}  ${res.stage.rate.achieved.toFixed(0).padStart(7)}  ${res.benchCpuS.toFixed(2).padStart(11)}  ${us.toFixed(1).padStart(10)}  ${coord.padStart(21)}  ${load()}\n`);
     }
     ratios.push(row.two! / row.one!);
   }
   if (only.has('a')) {
-    process.stdout.write(`(a) CPU per request, --workers 2 / one process: ${spread(ratios, 3)}   (goal <= 1.1)\n`);
-    process.stdout.write(`    one process ${spread(perReq.one!, 1)} us/req; --workers 2 ${spread(perReq.two!, 1)} us/req\n`);
+    process.stdout.write(`(a) CPU per request, --workers ${split} / one process: ${spread(ratios, 3)}   (goal <= 1.1)\n`);
+    process.stdout.write(`    one process ${spread(perReq.one!, 1)} us/req; --workers ${split} ${spread(perReq.two!, 1)} us/req\n`);
   }
 
   // (b) the coordinator's own CPU with 4 workers
