@@ -11,8 +11,15 @@ import { parseThreshold } from '../metrics/thresholds';
 import { describe, parseDuration } from './duration';
 import { DEFAULT_TRACE_SAMPLE_RATE, MAX_CONNECTIONS, MAX_STAGE_MS, MAX_TIMEOUT_MS, defaultMaxInFlight } from './limits';
 
+/**
+ * What a profile sends when it says nothing: the seed's property `news`, which a service on its defaults accepts
+ * (ALLOWED_PROPERTIES=news), so `npm run service` then `npm run bench -- --target ...` works on first contact; wide
+ * section and id ranges spread the rows. A profile that wants many properties says so (`properties: 100`).
+ */
+export const DEFAULT_PROPERTIES: readonly string[] = ['news'];
+
 export const DEFAULT_REQUEST: RequestSpec = {
-  properties: defaultProperties(100),
+  properties: [...DEFAULT_PROPERTIES],
   sections: 1000,
   ids: 1_000_000,
   invalidShare: 0,
