@@ -8,6 +8,7 @@ import type { OutputSet } from './outputs/index';
 import { runProfile, stageInfos, type RunSummary } from './run';
 import { startService, stopService, type ServiceProcess } from './target/service-process';
 import { startApmSink } from './target/apm-sink';
+import type { MysqlStatus } from './target/mysql-status';
 import type { RowCounter } from './target/mysql-rows';
 
 export interface ApmAbOptions {
@@ -17,6 +18,7 @@ export interface ApmAbOptions {
   dir: string;
   outputs: OutputSet;
   rows?: RowCounter;
+  mysql?: MysqlStatus;
   mysqlUrl?: string;
   /** Environment for both services (the variant's APM settings are added). */
   serviceEnv: Record<string, string>;
@@ -71,7 +73,8 @@ export async function runApmAb(x: ApmAbOptions): Promise<RunSummary> {
     x.log({ target: svc.url, apm: leg.key }, 'service started');
     const summary = await runProfile({
       profile: leg.profile, firstStageIndex: leg.firstStageIndex, target: svc.url, runId: x.runId, outputs: x.outputs,
-      rows: x.rows, signal: x.signal, scrape: x.scrape, log: x.log, warmupMs: x.warmupMs,
+      rows: x.rows, mysql: x.mysql, signal: x.signal, scrape: x.scrape, log: x.log, warmupMs: x.warmupMs, serviceExit: svc.exited,
+      kibana: x.kibanaUrl,
     });
     x.services.splice(x.services.indexOf(svc), 1);
     const stopped = await stopService(svc, x.mysqlUrl);

@@ -8,11 +8,18 @@ import { gitCommit } from './git-commit';
 import type { StageContext } from './executors/stage-context';
 import { aggregateStages, evaluate, failedEarly, subjectFromSnapshot, subjectFromStage, type Threshold, type ThresholdSubject } from './metrics/thresholds';
 import { MemorySampler } from './metrics/memory-sampler';
-import { diffSnapshots, scrapeMetrics, type ServerSnapshot } from './target/server-metrics';
-import { correlate } from './target/correlate';
-import { GaugePeaks } from './target/gauge-peaks';
-import { settle } from './target/settle';
 import type { RowCounter } from './target/mysql-rows';
+import type { MysqlStatus } from './target/mysql-status';
+import { StageObserver } from './target/stage-observer';
+import { benchWindow } from './target/server-timeline';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { diagnose } from './diagnosis/index';
+import { outage } from './diagnosis/outage';
+import { LAG_P99_MS, LOOP_DELAY_P99_MS } from './diagnosis/generator-saturated';
+import type { GeneratorEvidence } from './diagnosis/evidence';
+import { stageEvidence } from './diagnosis/stage-evidence';
+import { StageTimeline } from './metrics/stage-timeline';
+import { kibanaTraceUrl } from './outputs/console';
 import { runClosedStage } from './executors/closed';
 import { runOpenStage } from './executors/open';
 import { processWarmedUp, runWarmup, warmupStage, type WarmupSummary } from './warmup';
@@ -41,6 +48,12 @@ export interface RunOptions {
   scrape?: boolean;
   /** Counts rows in `incoming` around each stage (MYSQL_URL). */
   rows?: RowCounter;
+  /** Reads MySQL's max_connections and connection counts around each stage (MYSQL_URL). */
+  mysql?: MysqlStatus;
+  /** Resolves when the self-started service exits: the run ends at once with an error (exit 1). */
+  serviceExit?: Promise<{ code: number | null; signal: string | null }>;
+  /** Kibana's base URL: the worst requests the service traced get a trace_url. */
+  kibana?: string;
   /** How long to wait after a stage for the server's counters (and rows) to catch up with the client's (default 5 s). */
   settleMs?: number;
   log?: (obj: Record<string, unknown>, msg: string) => void;
@@ -81,7 +94,9 @@ function judge(ts: Threshold[], subject: ThresholdSubject, stage: string | null)
   for (const t of ts) {
     const r = evaluate(t, subject);
     if (r === null) continue;
-    out.push({ expr: t.expr, stage, value: roundValue(r.value), passed: r.passed });
+    const res: ThresholdResult = { expr: t.expr, stage, value: r.value === null ? null : roundValue(r.value), passed: r.passed };
+    if (r.note !== undefined) res.note = r.note;
+    out.push(res);
   }
   return out;
 }
@@ -119,10 +134,28 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   let aborted = false;
   let interrupted = false;
   let error: string | undefined;
-  let scraping = opts.scrape ?? true;
   let firstFailed: string | null = null;
   let abortReason: string | undefined;
   let highestHeld: number | null = null;
+
+  const window = benchWindow(opts.runId);
+  const scrapeWarned = new Set<string>();
+  // A self-started service that exits is reported at once and ends the run (exit 1 with the reason).
+  const stop = new AbortController();
+  const stopSignal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  let currentStage: { name: string; startedAt: number } | null = null;
+  const exited: { exit: { stage: string; at_s: number; code: number | null; signal: string | null } | null } = { exit: null };
+  let serviceGone: string | undefined;
+  void opts.serviceExit?.then((how) => {
+    if (stop.signal.aborted) return;
+    const at = currentStage ? (Date.now() - currentStage.startedAt) / 1000 : 0;
+    const stageName = currentStage?.name ?? null;
+    if (stageName !== null) exited.exit = { stage: stageName, at_s: Math.round(at * 10) / 10, ...how };
+    serviceGone = `the service the bench started exited (${how.signal ? `signal ${how.signal}` : `code ${how.code}`})` +
+      (stageName !== null ? ` during stage ${stageName}, ${Math.round(at * 10) / 10} s in` : ' between stages') + '; see service.log';
+    warn({ code: how.code, signal: how.signal, stage: stageName }, serviceGone);
+    stop.abort(new Error(serviceGone));
+  });
 
   const memory = new MemorySampler();
   let warmup: WarmupSummary | undefined;
@@ -148,63 +181,48 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
         interrupted = aborted = true;
         break;
       }
+      if (serviceGone !== undefined) break;
       const info = stages[index]!;
 
-      let before: ServerSnapshot | null = null;
-      if (scraping) {
-        try {
-          before = await scrapeMetrics(opts.target);
-        } catch (e) {
-          scraping = false;
-          warn({ err: (e as Error).message }, `server counts unavailable, not scraping /metrics for this run: ${(e as Error).message}`);
-        }
-      }
-      let mark: number | null = null;
-      if (opts.rows) {
-        try {
-          mark = await opts.rows.mark();
-        } catch (e) {
-          warn({ err: (e as Error).message, stage: spec.name }, `row count before stage ${spec.name} failed: ${(e as Error).message}`);
-        }
-      }
+      const observer = new StageObserver({
+        target: opts.target, window, scrape: opts.scrape ?? true, rows: opts.rows, mysql: opts.mysql,
+        settleMs: opts.settleMs ?? 5000, stage: spec.name, warn, warned: scrapeWarned,
+      });
+      await observer.beforeStage();
 
       outputs.add({ type: 'stage-start', at: Date.now(), stage: info });
       const stageTs = thresholdsFor(profile, spec);
-      const peaks = before ? new GaugePeaks(opts.target) : null;
+      const stageStartedAt = Date.now();
+      observer.startDuring(stageStartedAt);
+      currentStage = { name: spec.name, startedAt: stageStartedAt };
+      const timeline = new StageTimeline();
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
       let stageRun: Awaited<ReturnType<typeof runStage>>;
       try {
-        stageRun = await runStage(executors, spec, info, opts, stageTs);
+        stageRun = await runStage(executors, spec, info, { ...opts, signal: stopSignal }, stageTs, timeline);
       } finally {
-        await peaks?.stop();
+        loop.disable();
+        currentStage = null;
+        await observer.stopDuring();
       }
       const { result, endedEarlyBy } = stageRun;
       if (endedEarlyBy) log({ stage: spec.name, threshold: endedEarlyBy }, `stage ${spec.name} ended early: ${endedEarlyBy}`);
       if (opts.signal?.aborted) interrupted = true;
 
-      if (before) {
-        const settled = await settle(opts, before, mark, result).catch((e: unknown) => {
-          warn({ err: (e as Error).message, stage: spec.name }, `scrape after stage ${spec.name} failed: ${(e as Error).message}`);
-          return null;
-        });
-        if (settled?.rowsError) {
-          warn({ err: settled.rowsError, stage: spec.name }, `row count after stage ${spec.name} failed: ${settled.rowsError}`);
-        }
-        if (settled) {
-          let duplicateRows: number | undefined;
-          if (opts.rows && mark !== null && settled.rows !== undefined) {
-            try {
-              const keys = await opts.rows.keysSince(mark);
-              if (keys !== undefined) duplicateRows = keys.keyed - keys.distinct;
-            } catch (e) {
-              warn({ err: (e as Error).message, stage: spec.name }, `duplicate count after stage ${spec.name} failed: ${(e as Error).message}`);
-            }
-          }
-          result.server = correlate({ client: result, delta: diffSnapshots(before, settled.snap), rowsWritten: settled.rows, duplicateRows });
-          if (peaks && Object.keys(peaks.max).length > 0) {
-            result.server.extra ??= {};
-            for (const [k, v] of Object.entries(peaks.max)) result.server.extra[`${k}_peak`] = v;
-            result.server.extra.gauge_samples = peaks.samples;
-          }
+      const observed = await observer.afterStage(result);
+      if (observed.server) result.server = observed.server;
+      result.server_timeline = observed.server_timeline;
+      if (observed.server_time) result.server_time = observed.server_time;
+      if (observed.peaks) result.peaks = observed.peaks;
+      result.timeline = timeline.entries;
+      const gone = outage(timeline.entries);
+      if (gone && result.counts.errors > 0) result.outage = gone;
+      // the recorder's own watch of the generator (metrics/generator-watch.ts) when it ran, else the lag seen here
+      const generator: GeneratorEvidence = result.generator ?? generatorEvidence(timeline, loop);
+      if (opts.kibana && result.worst) {
+        for (const r of [...result.worst.slowest, ...result.worst.failed]) {
+          if (r.sampled) (r as typeof r & { trace_url?: string }).trace_url = kibanaTraceUrl(opts.kibana, r.trace_id);
         }
       }
 
@@ -215,8 +233,10 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
       }
       const judged = judge(stageTs, subjectFromStage(result), spec.name);
       thresholdResults.push(...judged);
+      const exit = exited.exit !== null && exited.exit.stage === spec.name ? exited.exit : undefined;
+      result.diagnosis = diagnose(stageEvidence(spec, result, judged, observed, exit, { timeline: timeline.entries, generator }));
       results.push(result);
-      outputs.add({ type: 'stage-end', at: Date.now(), stage: info, result });
+      outputs.add({ type: 'stage-end', at: Date.now(), stage: info, result, thresholds: judged });
 
       const stageHeld = judged.every((t) => t.passed);
       if (!stageHeld && firstFailed === null) firstFailed = spec.name;
@@ -224,12 +244,12 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
       if (stageHeld && judged.length > 0 && firstFailed === null && spec.model === 'open' && !interrupted) {
         highestHeld = Math.max(highestHeld ?? 0, peakRate(spec));
       }
-      if (interrupted) {
+      if (interrupted || serviceGone !== undefined) {
         aborted = true;
         break;
       }
       if (!stageHeld && profile.abortOnFail) {
-        const why = judged.filter((t) => !t.passed).map((t) => `${t.expr} (measured ${t.value})`).join(', ');
+        const why = judged.filter((t) => !t.passed).map((t) => `${t.expr} (${t.note ?? `measured ${t.value}`})`).join(', ');
         abortReason = `stage ${spec.name}: ${endedEarlyBy ? `ended early on ${endedEarlyBy}; ` : ''}failed ${why}`;
         log({ stage: spec.name, reason: abortReason }, 'abortOnFail stops the run');
         aborted = true;
@@ -240,6 +260,8 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
     error = (e as Error).message;
     log({ err: error }, 'run failed');
   }
+  if (serviceGone !== undefined) error ??= serviceGone;
+  stop.abort();
 
   // The commonest way to benchmark nothing: the target rejects the profile's properties (the pageview service
   // accepts only ALLOWED_PROPERTIES), so every request is a cheap invalid_argument.
@@ -287,6 +309,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
 
 async function runStage(
   executors: Executors, spec: StageSpec, info: StageInfo, opts: RunOptions, thresholds: Threshold[],
+  timeline?: StageTimeline,
 ): Promise<{ result: StageResult; endedEarlyBy?: string }> {
   const ac = new AbortController();
   const onRunAbort = () => ac.abort();
@@ -300,7 +323,10 @@ async function runStage(
     runId: opts.runId,
     stage: info,
     signal: ac.signal,
-    onInterval: (interval) => opts.outputs.add({ type: 'interval', at: Date.now(), stage: info, interval }),
+    onInterval: (interval) => {
+      timeline?.add(interval);
+      opts.outputs.add({ type: 'interval', at: Date.now(), stage: info, interval });
+    },
     onTick: (snapshot) => {
       opts.outputs.add({ type: 'tick', at: Date.now(), stage: info, snapshot });
       if (!opts.profile.abortOnFail || endedEarlyBy !== undefined) return;
@@ -324,4 +350,14 @@ async function runStage(
   }
 }
 
-
+/** The bench's own health over a stage: how late it wrote arrivals (open model) and how delayed its event loop was. */
+function generatorEvidence(timeline: StageTimeline, loop: IntervalHistogram): GeneratorEvidence {
+  const ms = (ns: number) => Math.round(ns / 1000) / 1000;
+  const lag = timeline.scheduleLagMs();
+  const delay = loop.count > 0 ? { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) } : null;
+  return {
+    schedule_lag_ms: lag,
+    event_loop_delay_ms: delay,
+    saturated: (lag !== null && lag.p99 >= LAG_P99_MS) || (delay !== null && delay.p99 >= LOOP_DELAY_P99_MS),
+  };
+}

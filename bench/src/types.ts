@@ -3,6 +3,10 @@
 import type { Interval, WorstRequests } from './metrics/interval';
 import type { GeneratorStats } from './metrics/generator-watch';
 import type { WarmupSummary } from './warmup';
+import type { ServerTimelineEntry, StagePeaks } from './target/server-timeline';
+import type { ServerTime } from './target/server-time';
+import type { Diagnosis, TimelineEntry } from './diagnosis/evidence';
+import type { Outage } from './diagnosis/outage';
 
 export type Model = 'closed' | 'open';
 
@@ -136,6 +140,18 @@ export interface StageResult {
   latency_hdr?: string;
   /** Open model: the service-time histogram, encoded the same way. */
   service_time_hdr?: string;
+  /** The service's side per /metrics scrape during the stage (target/server-timeline.ts). */
+  server_timeline?: ServerTimelineEntry[];
+  /** Flush time, pool acquire wait and rows per flush from the service's histogram deltas (target/server-time.ts). */
+  server_time?: ServerTime;
+  /** High-water marks over the stage with the capacity beside each (the service's per-window peak gauges). */
+  peaks?: StagePeaks;
+  /** A cause per stage: one sentence per rule that found something (diagnosis/). */
+  diagnosis?: Diagnosis[];
+  /** One entry per interval (about a second): the client's side over time (metrics/stage-timeline.ts). */
+  timeline?: TimelineEntry[];
+  /** When the stage had errors: when they began and ended, and how long it took to recover (diagnosis/outage.ts). */
+  outage?: Outage;
 }
 
 export interface ThresholdResult {
@@ -144,6 +160,8 @@ export interface ThresholdResult {
   stage: string | null;
   value: number | null;
   passed: boolean;
+  /** Why there is no value: "no answers" (a latency or rate bound over a stage nothing answered fails). */
+  note?: string;
 }
 
 /** summary.json's format; a reader checks it before trusting any field (bench/src/report/load-summary.ts). */
@@ -223,7 +241,8 @@ export type BenchEvent =
   | { type: 'interval'; at: number; stage: StageInfo; interval: Interval }
   /** the process's warm-up before the first stage (warmup.ts), reported apart from every stage (its index is -1) */
   | { type: 'warmup'; at: number; stage: StageInfo; warmup: WarmupSummary }
-  | { type: 'stage-end'; at: number; stage: StageInfo; result: StageResult };
+  /** `thresholds`: the stage's judged thresholds (its own and the profile's) */
+  | { type: 'stage-end'; at: number; stage: StageInfo; result: StageResult; thresholds?: ThresholdResult[] };
 
 /**
  * Every output (console, json, prometheus remote write, grafana annotations, ...) implements this.

@@ -39,11 +39,17 @@ test('live line only with a progress writer; overwritten with \\r and cleared be
   assert.equal(live.length, 1);
   assert.ok(live[0]!.startsWith('\r\x1b[2K[1/1] hold'));
   assert.ok(live[0]!.length <= '\r\x1b[2K'.length + 39, 'cut to the terminal width');
-  out.add({ type: 'stage-end', at: 0, stage: info, result: stage('hold') });
+  out.add({ type: 'stage-end', at: 0, stage: info, result: stage('hold'), thresholds: [{ expr: 'p99 < 10ms', stage: 'hold', value: 12, passed: false }] });
   assert.equal(live[1], '\r\x1b[2K');
   assert.match(live[2]!, /^stage 1\/1 hold: 1010 sent, 990 ok, 20 errors/);
-  await out.stop({ run_id: 'r', profile: 'p', target: 't', started_at: '', ended_at: '', passed: true, aborted: false, thresholds: [], stages: [] });
-  assert.equal(table.length, 1);
+  // the stage's table is written when the stage ends, with its thresholds
+  assert.equal(table.length, 2);
+  assert.equal(table[0], 'Run r: profile p against t\n');
+  assert.match(table[1]!, /^\nStage 1\/1 hold \(closed, 5s\)\n/);
+  assert.match(table[1]!, /FAIL p99 < 10ms {2}\(measured 12\.00ms\)/);
+  await out.stop({ run_id: 'r', profile: 'p', target: 't', started_at: '', ended_at: '', passed: false, aborted: false, thresholds: [], stages: [stage('hold')] });
+  assert.equal(table.length, 3);
+  assert.doesNotMatch(table[2]!, /Stage 1\/1/, 'the run end does not repeat the stage table');
 
   const quiet: string[] = [];
   const q = consoleOutput({ write: (s) => quiet.push(s) });
@@ -77,7 +83,7 @@ test('the table: latency row, counts, statuses, socket errors, client next to se
   assert.match(text, /no answer \(fate unknown\)\s+10/);
   assert.match(text, /rows written\s+990\s+993/);
   assert.match(text, /DISAGREE: accepted: server 993 > client ok 990/);
-  assert.match(text, /FAIL p99 < 10ms {2}\(measured 12\)/);
+  assert.match(text, /FAIL p99 < 10ms {2}\(measured 12\.00ms\)/);
   assert.match(text, /\(no server counts: \/metrics not readable\)/);
   assert.match(text, /Run thresholds\n {2}ok {3}error_rate < 5%/);
   assert.match(text, /Breakpoint: highest rate that held every threshold: 400 req\/s \(first failing stage: a\)/);
@@ -100,4 +106,44 @@ test('distributed runs: one line per worker with its part, status, clock offset 
   assert.match(lines[at + 1]!, /#\s+host\s+status\s+sent\s+ok\s+errors\s+req\/s\s+clock offset\s+start skew/);
   assert.match(lines[at + 2]!, /^\s+0\s+local-0\s+ok\s+36533\s+36531\s+0\s+\S+\s+\+0\.131ms\s+\+0\.121ms$/);
   assert.match(lines[at + 3]!, /^\s+1\s+node-b\s+lost\s+120\s+118\s+2\s+\S+\s+-3\.500ms\s+-$/);
+});
+
+test('live line: the rate over the last tick, the target now, the top error classes', async () => {
+  const s: StageSnapshot = {
+    ...snap,
+    counts: { sent: 3000, completed: 2990, ok: 770, errors: 2230, timeouts: 10, dropped: 0 },
+    by_twirp_code: { ok: 770, unavailable: 2200, resource_exhausted: 20 }, by_error_code: {},
+  };
+  const line = formatProgress(0, 1, 'hold', 10_000, s, 498);
+  assert.match(line, /\| 498\/100 req\/s \| ok 770 err 2230 \(unavailable 98\.7%, resource_exhausted 0\.9%\) \|/);
+  const live: string[] = [];
+  const out = consoleOutput({ write: () => {}, progress: (x) => live.push(x) });
+  await out.start({ runId: 'r', profile: 'p', target: 't', startedAt: 0, stages: [info] });
+  out.add({ type: 'tick', at: 0, stage: info, snapshot: { ...snap, elapsedMs: 1000, counts: { ...snap.counts, completed: 100 }, achievedRate: 100 } });
+  out.add({ type: 'tick', at: 0, stage: info, snapshot: { ...snap, elapsedMs: 2000, counts: { ...snap.counts, completed: 400 }, achievedRate: 200 } });
+  assert.match(live[1]!, /\| 300\/100 req\/s \|/, 'the second tick shows the last second, not the average');
+});
+
+test('thresholds over no answers say so; rates print as percentages; server time, peaks and causes in the stage table', () => {
+  const st: StageResult = {
+    ...stage('down'),
+    server_time: { flush_ms: { p50: 20.5, p99: 120 }, acquire_wait_ms: { p99: 3 }, rows_per_flush: { mean: 12.5 }, flushes: 80 },
+    peaks: { buffer: { peak: 10, capacity: 10 }, pool: { peak: 40, max: 40 }, in_flight: { peak: 412 } },
+    diagnosis: [{ rule: 'buffer-full', severity: 'error', text: '98 answers were resource_exhausted: the write buffer (capacity 10) was full', evidence: {} }],
+  };
+  const text = formatSummary({
+    run_id: 'r', profile: 'p', target: 't', started_at: '', ended_at: '', passed: false, aborted: false,
+    thresholds: [
+      { expr: 'p99 < 100ms', stage: 'down', value: null, passed: false, note: 'no answers' },
+      { expr: 'error_rate < 1%', stage: 'down', value: 0.523, passed: false },
+      { expr: 'achieved_rate >= 99% of target', stage: 'down', value: 0.9912, passed: true },
+    ],
+    stages: [st],
+  });
+  assert.match(text, /FAIL p99 < 100ms {2}\(no answers\)/);
+  assert.match(text, /FAIL error_rate < 1% {2}\(measured 52\.3%\)/);
+  assert.match(text, /ok {3}achieved_rate >= 99% of target {2}\(measured 99\.1%\)/);
+  assert.match(text, /Server {4}80 flushes, p50 20\.50ms p99 120\.00ms, pool wait p99 3\.00ms, 12\.5 rows per flush/);
+  assert.match(text, /Peaks {5}buffer 10\/10, pool 40\/40, in flight 412/);
+  assert.match(text, /CAUSE {5}98 answers were resource_exhausted: the write buffer \(capacity 10\) was full/);
 });

@@ -12,8 +12,8 @@ const SRC = resolve(__dirname, '..', 'src');
 
 /** Bottom first. */
 const ORDER = [
-  'types', 'flags', 'git-commit', 'segment', 'metrics', 'profiles', 'request-builder', 'executors', 'target', 'report',
-  'outputs', 'run', 'distributed', 'apm-ab', 'command', 'commands', 'cli',
+  'types', 'flags', 'git-commit', 'segment', 'metrics', 'profiles', 'request-builder', 'executors', 'target', 'diagnosis',
+  'report', 'outputs', 'run', 'distributed', 'apm-ab', 'command', 'commands', 'cli',
 ];
 
 function files(dir: string): string[] {

@@ -24,6 +24,7 @@ import { RowCounter } from '../target/mysql-rows';
 import { parseDistributedArgs, runWorkerRole, workerIdentity, type DistributedArgs } from '../distributed/role-args';
 import { runDistributed } from '../distributed/distributed-run';
 import { frameSummary } from '../distributed/summary-log';
+import { MysqlStatus } from '../target/mysql-status';
 
 /** The run command's options, from its flags. */
 export interface RunArgs {
@@ -265,6 +266,7 @@ async function runBench(args: RunArgs, profile: Profile, io: Io, signal?: AbortS
       progress: io.stderrIsTTY && !args.quiet ? io.stderr : undefined,
       profile,
       columns: io.columns,
+      kibana: args.kibana,
     }),
     jsonOutput({ dir, print: args.json ? io.stdout : undefined }),
   ];
@@ -287,7 +289,8 @@ async function runBench(args: RunArgs, profile: Profile, io: Io, signal?: AbortS
       }
     }
     log({ dir, runId, profile: profile.name }, 'bench run starting');
-    const common = { profile, runId, dir, outputs: outputSet, rows, mysqlUrl, signal, scrape: args.scrape, log, kibanaUrl: args.kibana, warmupMs: args.warmupMs };
+    const mysql = rows && new MysqlStatus(rows.pool);
+    const common = { profile, runId, dir, outputs: outputSet, rows, mysql, mysqlUrl, signal, scrape: args.scrape, log, kibanaUrl: args.kibana, warmupMs: args.warmupMs };
     const summary = args.apmAb
       ? await runApmAb({
         ...common, services, apmServerUrl: io.env.ELASTIC_APM_SERVER_URL || undefined,
@@ -319,6 +322,7 @@ interface OnceInput {
   dir: string;
   outputs: OutputSet;
   rows?: RowCounter;
+  mysql?: MysqlStatus;
   mysqlUrl?: string;
   serviceEnv: Record<string, string>;
   services: ServiceProcess[];
@@ -344,7 +348,10 @@ async function runOnce(x: OnceInput): Promise<RunSummary> {
     x.log({ target, pid: svc.pid, log: svc.logFile }, 'service started');
   }
   await x.outputs.start(runInfo(x.profile, target, x.runId));
-  const options = { profile: x.profile, target, runId: x.runId, outputs: x.outputs, rows: x.rows, signal: x.signal, scrape: x.scrape, log: x.log };
+  const options = {
+    profile: x.profile, target, runId: x.runId, outputs: x.outputs, rows: x.rows, mysql: x.mysql, signal: x.signal, scrape: x.scrape,
+    log: x.log, serviceExit: svc?.exited, kibana: x.kibanaUrl,
+  };
   const d = x.distributed;
   const summary = d.workers === undefined
     // a warm-up here; a distributed run's load, and so its warm-up, is the workers' (before they report ready)

@@ -174,7 +174,7 @@ export function failedEarly(t: Threshold, s: ThresholdSubject, fractionElapsed: 
   if (m.kind === 'rate' || (m.kind === 'latency' && !m.service)) {
     if (fractionElapsed < 0.5 || s.counts.sent < EARLY_MIN_SENT) return null;
     const r = evaluate(t, s);
-    return r && !r.passed ? r.value : null;
+    return r && !r.passed && r.value !== null ? r.value : null;
   }
   return null;
 }
@@ -284,9 +284,21 @@ export function compare(op: Op, a: number, b: number): boolean {
   }
 }
 
+/**
+ * Latency, rates and the achieved rate describe answers: over a stage that got none (the service was down, every
+ * connection refused) they have no value, and a bound on them cannot have held. Counts still can ("errors == 0").
+ */
+export function needsAnswers(t: Threshold): boolean {
+  const k = t.metric.kind;
+  return k === 'latency' || k === 'rate' || k === 'achieved_rate';
+}
+
+export const NO_ANSWERS = 'no answers';
+
 /** Evaluates one threshold; `null` means it does not apply to this subject and is left out of the results. */
-export function evaluate(t: Threshold, s: ThresholdSubject): { value: number; passed: boolean } | null {
+export function evaluate(t: Threshold, s: ThresholdSubject): { value: number | null; passed: boolean; note?: string } | null {
   const v = measure(t, s);
   if (v === null) return null;
+  if (needsAnswers(t) && s.counts.completed === 0) return { value: null, passed: false, note: NO_ANSWERS };
   return { value: v, passed: compare(t.op, v, t.value) };
 }

@@ -13,14 +13,25 @@ export interface ConsoleOutputOptions {
   profile?: Profile;
   /** Terminal width for the live line (it is cut to fit so \r can overwrite it). */
   columns?: number;
+  /** Kibana's base URL (--kibana): the worst requests get a link to their trace. */
+  kibana?: string;
 }
 
 export function consoleOutput(opts: ConsoleOutputOptions): Output {
   let run: RunInfo | undefined;
   let lineShown = false;
+  // stage tables already written at their stage's end: the run's end then adds only what concerns the whole run
+  const printed = new Set<string>();
+  let prev: { stage: number; elapsedMs: number; completed: number } | undefined;
   const clear = () => {
     if (lineShown && opts.progress) opts.progress('\r\x1b[2K');
     lineShown = false;
+  };
+  let headed = false;
+  const header = () => {
+    if (headed || !run) return;
+    headed = true;
+    opts.write(`${runHeader(run.runId, run.profile, run.target)}\n`);
   };
   return {
     name: 'console',
@@ -29,36 +40,59 @@ export function consoleOutput(opts: ConsoleOutputOptions): Output {
       run = r;
     },
     add(e: BenchEvent) {
-      if (!opts.progress) return;
       if (e.type === 'tick') {
-        const line = formatProgress(e.stage.index, run?.stages.length ?? 0, e.stage.name, e.stage.durationMs, e.snapshot);
+        if (!opts.progress) return;
+        // the rate over the last tick, not the average since the stage started
+        const p = prev !== undefined && prev.stage === e.stage.index && e.snapshot.elapsedMs > prev.elapsedMs ? prev : undefined;
+        const current = p ? ((e.snapshot.counts.completed - p.completed) / (e.snapshot.elapsedMs - p.elapsedMs)) * 1000 : undefined;
+        prev = { stage: e.stage.index, elapsedMs: e.snapshot.elapsedMs, completed: e.snapshot.counts.completed };
+        const line = formatProgress(e.stage.index, run?.stages.length ?? 0, e.stage.name, e.stage.durationMs, e.snapshot, current);
         opts.progress(`\r\x1b[2K${line.slice(0, Math.max(20, (opts.columns || 120) - 1))}`);
         lineShown = true;
       } else if (e.type === 'warmup') {
         clear();
-        opts.progress(`${formatWarmup(e.warmup)}\n`);
+        header();
+        opts.write(`${formatWarmup(e.warmup)}\n`);
       } else if (e.type === 'stage-end') {
         clear();
-        const r = e.result;
-        opts.progress(
-          `stage ${e.stage.index + 1}/${run?.stages.length ?? 0} ${r.name}: ${r.counts.sent} sent, ${r.counts.ok} ok, ` +
-          `${r.counts.errors} errors, ${fmtRate(r.rate.achieved)} req/s, p99 ${fmtMs(r.latency_ms.p99)}\n`,
-        );
+        prev = undefined;
+        const total = run?.stages.length ?? 0;
+        header();
+        opts.write(['', ...formatStage(e.result, e.stage.index, total, e.thresholds ?? [], opts.profile, opts.kibana)].join('\n') + '\n');
+        printed.add(e.result.name);
+        if (opts.progress && opts.progress !== opts.write) {
+          const r = e.result;
+          opts.progress(
+            `stage ${e.stage.index + 1}/${total} ${r.name}: ${r.counts.sent} sent, ${r.counts.ok} ok, ` +
+            `${r.counts.errors} errors, ${fmtRate(r.rate.achieved)} req/s, p99 ${fmtMs(r.latency_ms.p99)}\n`,
+          );
+        }
       }
     },
     async stop(summary: Summary) {
       clear();
-      opts.write(formatSummary(summary, opts.profile));
+      const all = summary.stages.every((st) => printed.has(st.name));
+      opts.write(printed.size > 0 && all ? formatRunEnd(summary) : formatSummary(summary, opts.profile, opts.kibana));
     },
   };
 }
 
-export function formatProgress(index: number, total: number, name: string, durationMs: number, s: StageSnapshot): string {
+function runHeader(runId: string, profile: string, target: string): string {
+  return `Run ${runId}: profile ${profile} against ${target}`;
+}
+
+/**
+ * The live line: the rate now (over the last tick when `currentRate` is given, else the stage's average) against
+ * the target now (open model), the errors with their top classes, in flight and p99.
+ */
+export function formatProgress(index: number, total: number, name: string, durationMs: number, s: StageSnapshot, currentRate?: number): string {
   const pct = durationMs > 0 ? Math.min(100, Math.round((s.elapsedMs / durationMs) * 100)) : 0;
   const target = s.targetRate !== null ? `/${fmtRate(s.targetRate)}` : '';
+  const classes = topErrorClasses(s);
   return (
     `[${index + 1}/${total}] ${name} ${formatDuration(s.elapsedMs)}/${formatDuration(durationMs)} ${pct}% | ` +
-    `${fmtRate(s.achievedRate)}${target} req/s | ok ${s.counts.ok} err ${s.counts.errors}` +
+    `${fmtRate(currentRate ?? s.achievedRate)}${target} req/s | ok ${s.counts.ok} err ${s.counts.errors}` +
+    (classes ? ` (${classes})` : '') +
     (s.counts.dropped ? ` dropped ${s.counts.dropped}` : '') +
     ` | in flight ${s.inFlight} | p99 ${fmtMs(s.latency_ms.p99)}`
   );
@@ -70,14 +104,32 @@ export function formatWarmup(w: WarmupSummary): string {
     `${w.errors} errors${w.dropped ? `, ${w.dropped} dropped` : ''}, p99 ${fmtMs(w.p99_ms)}`;
 }
 
-export function formatSummary(summary: Summary, profile?: Profile): string {
-  const out: string[] = [];
-  out.push(`Run ${summary.run_id}: profile ${summary.profile} against ${summary.target}`);
+/** The two commonest error classes as shares of the errors: Twirp codes, socket codes, timeouts. */
+export function topErrorClasses(s: { counts: { errors: number; timeouts: number }; by_twirp_code: Record<string, number>; by_error_code: Record<string, number> }, n = 2): string {
+  if (s.counts.errors === 0) return '';
+  const classes: [string, number][] = Object.entries(s.by_twirp_code).filter(([k]) => k !== 'ok');
+  classes.push(...Object.entries(s.by_error_code));
+  if (s.counts.timeouts > 0) classes.push(['timeout', s.counts.timeouts]);
+  return classes
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${k} ${fmtPct(v / s.counts.errors)}`)
+    .join(', ');
+}
+
+export function formatSummary(summary: Summary, profile?: Profile, kibana?: string): string {
+  const out: string[] = [runHeader(summary.run_id, summary.profile, summary.target)];
   if (summary.warmup) out.push(formatWarmup(summary.warmup));
   summary.stages.forEach((st, i) => {
     out.push('');
-    out.push(...formatStage(st, i, summary.stages.length, summary.thresholds.filter((t) => t.stage === st.name), profile));
+    out.push(...formatStage(st, i, summary.stages.length, summary.thresholds.filter((t) => t.stage === st.name), profile, kibana));
   });
+  return out.join('\n') + '\n' + formatRunEnd(summary);
+}
+
+/** What concerns the run as a whole: run thresholds, breakpoint, A/B, warnings, why it stopped, the verdict. */
+export function formatRunEnd(summary: Summary): string {
+  const out: string[] = [];
   const stageNames = new Set(summary.stages.map((s) => s.name));
   const runLevel = summary.thresholds.filter((t) => t.stage === null || !stageNames.has(t.stage));
   if (runLevel.length > 0) {
@@ -87,11 +139,7 @@ export function formatSummary(summary: Summary, profile?: Profile): string {
   }
   if (summary.breakpoint) {
     out.push('');
-    const b = summary.breakpoint;
-    out.push(
-      `Breakpoint: highest rate that held every threshold: ${b.highest_rate_held === null ? 'none' : `${fmtRate(b.highest_rate_held)} req/s`}` +
-      (b.first_failed_stage ? ` (first failing stage: ${b.first_failed_stage})` : ' (no stage failed)'),
-    );
+    out.push(`Breakpoint: ${breakpointText(summary)}`);
   }
   if (summary.apm_ab) {
     out.push('');
@@ -113,6 +161,11 @@ export function formatSummary(summary: Summary, profile?: Profile): string {
     out.push('');
     out.push(`Aborted (abortOnFail): ${abortReason}`);
   }
+  const error = (summary as Summary & { error?: string }).error;
+  if (error) {
+    out.push('');
+    out.push(`Run failed: ${error}`);
+  }
   out.push('');
   const failed = summary.thresholds.filter((t) => !t.passed).length;
   out.push(
@@ -122,7 +175,7 @@ export function formatSummary(summary: Summary, profile?: Profile): string {
         : `PASSED: all ${summary.thresholds.length} threshold checks held${summary.aborted ? ' (run aborted)' : ''}`
       : failed > 0
         ? `FAILED: ${failed} of ${summary.thresholds.length} threshold checks failed${summary.aborted ? '; run aborted' : ''}`
-        : `NOT PASSED${summary.aborted ? ': run aborted' : ''}`,
+        : `NOT PASSED${error ? ': the run failed' : summary.aborted ? ': run aborted' : ''}`,
   );
   return out.join('\n') + '\n';
 }
@@ -150,7 +203,15 @@ export function formatWorkers(ws: WorkerLine[]): string[] {
   return [`Workers (${ws.length})`, line(head), ...rows.map(line)];
 }
 
-function formatStage(st: StageResult, i: number, n: number, thresholds: ThresholdResult[], profile?: Profile): string[] {
+/** The breakpoint's verdict in words (summary.breakpoint.text when the run wrote one). */
+function breakpointText(summary: Summary): string {
+  const b = summary.breakpoint!;
+  if ((b as { text?: string }).text) return (b as { text?: string }).text!;
+  return `highest rate that held every threshold: ${b.highest_rate_held === null ? 'none' : `${fmtRate(b.highest_rate_held)} req/s`}` +
+    (b.first_failed_stage ? ` (first failing stage: ${b.first_failed_stage})` : ' (no stage failed)');
+}
+
+function formatStage(st: StageResult, i: number, n: number, thresholds: ThresholdResult[], profile?: Profile, kibana?: string): string[] {
   // --apm-ab runs name their stages "apm-off/<stage>" and "apm-on/<stage>"
   const spec = profile?.stages.find((s) => s.name === st.name || st.name.endsWith(`/${s.name}`));
   let shape = st.model;
@@ -173,7 +234,15 @@ function formatStage(st: StageResult, i: number, n: number, thresholds: Threshol
   if (Object.keys(st.by_error_code).length) lines.push(`  Socket    ${fmtMap(st.by_error_code)}`);
   lines.push(...formatCorrelation(st));
   lines.push(...formatGenerator(st));
+  lines.push(...formatServerSide(st));
+  if (st.outage) {
+    const o = st.outage;
+    lines.push(`  Outage    errors from ${o.started_at_s} s to ${o.ended_at_s === null ? 'the end of the stage' : `${o.ended_at_s} s`}` +
+      (o.ended_at_s === null ? '' : o.recovery_s === null ? ', not recovered within the stage' : `, back to the rate before ${o.recovery_s} s later`));
+  }
+  lines.push(...formatWorst(st, kibana));
   for (const t of thresholds) lines.push(`  ${fmtThreshold(t)}`);
+  for (const d of st.diagnosis ?? []) lines.push(`  ${d.severity === 'error' ? 'CAUSE' : d.severity === 'warn' ? 'Cause' : 'Note '}     ${d.text}`);
   return lines;
 }
 
@@ -191,6 +260,55 @@ export function formatGenerator(st: StageResult): string[] {
       'include the bench\'s own delay, not only the service\'s');
   }
   return lines;
+}
+
+/** How many of the slowest and first failed requests the table shows (summary.json keeps more). */
+export const WORST_SHOWN = 5;
+
+/** A trace in Kibana's APM app (its link-to route resolves a trace id to the trace's page). */
+export function kibanaTraceUrl(kibana: string, traceId: string): string {
+  return `${kibana.replace(/\/+$/, '')}/app/apm/link-to/trace/${traceId}`;
+}
+
+/** The slowest answers and the first failures with their trace ids (and a Kibana link with --kibana). */
+export function formatWorst(st: StageResult, kibana?: string): string[] {
+  const w = st.worst;
+  if (!w) return [];
+  const line = (label: string, r: NonNullable<StageResult['worst']>['slowest'][number]) => {
+    const what = r.status === 0 ? (r.error_code ?? 'no answer') : `${r.status} ${r.twirp_code ?? ''}`.trim();
+    return `  ${label.padEnd(9)} at ${fmtMs(r.at_ms).padStart(8)} ${fmtMs(r.latency_ms).padStart(9)}  ${what.padEnd(24)} trace ${r.trace_id}` +
+      ` ${r.sampled ? '(traced)' : '(not traced: find it by trace.id in the service log)'}` +
+      (kibana && r.sampled ? `  ${kibanaTraceUrl(kibana, r.trace_id)}` : '');
+  };
+  const out: string[] = [];
+  w.slowest.slice(0, WORST_SHOWN).forEach((r, i) => out.push(line(i === 0 ? 'Slowest' : '', r)));
+  w.failed.slice(0, WORST_SHOWN).forEach((r, i) => out.push(line(i === 0 ? 'Failed' : '', r)));
+  return out;
+}
+
+/** Where the service spent the stage (flush, pool wait, rows per flush) and its high-water marks beside capacity. */
+export function formatServerSide(st: StageResult): string[] {
+  const lines: string[] = [];
+  const t = st.server_time;
+  if (t && t.flushes > 0) {
+    const parts = [`${t.flushes} flushes, p50 ${fmtOpt(t.flush_ms.p50)} p99 ${fmtOpt(t.flush_ms.p99)}`];
+    if (t.acquire_wait_ms.p99 !== null) parts.push(`pool wait p99 ${fmtOpt(t.acquire_wait_ms.p99)}`);
+    if (t.rows_per_flush.mean !== null) parts.push(`${t.rows_per_flush.mean} rows per flush`);
+    lines.push(`  Server    ${parts.join(', ')}`);
+  }
+  const p = st.peaks;
+  if (p) {
+    const parts: string[] = [];
+    if (p.buffer.peak !== null) parts.push(`buffer ${p.buffer.peak}${p.buffer.capacity !== null ? `/${p.buffer.capacity}` : ''}`);
+    if (p.pool.peak !== null && (p.pool.max ?? 0) > 0) parts.push(`pool ${p.pool.peak}/${p.pool.max}`);
+    if (p.in_flight.peak !== null) parts.push(`in flight ${p.in_flight.peak}`);
+    if (parts.length > 0) lines.push(`  Peaks     ${parts.join(', ')} (high-water marks on the service)`);
+  }
+  return lines;
+}
+
+function fmtOpt(ms: number | null): string {
+  return ms === null ? '-' : fmtMs(ms);
 }
 
 /** Client and server side by side: requests, then each Twirp code either side saw, then rows. */
@@ -218,27 +336,11 @@ export function formatCorrelation(st: StageResult): string[] {
       .filter((k) => /^(flush_failures|db_connection_timeouts|db_connection_errors)(:|$)/.test(k) && (s.extra?.[k] ?? 0) > 0)
       .sort();
     for (const k of interesting) lines.push(`  ${`server ${k}`.padEnd(W)}${''.padStart(10)}${cell(s.extra[k])}`);
-    const line = serverLine(s.extra);
-    if (line) lines.push(`  Server    ${line}`);
   }
   if (!s) lines.push('  (no server counts: /metrics not readable)');
   else if (s.disagreements.length === 0) lines.push('  client and server agree');
   else for (const d of s.disagreements) lines.push(`  DISAGREE: ${d}`);
   return lines;
-}
-
-/** Why the server behaved as it did: batching, pool and buffer at their peak during the stage. */
-function serverLine(x: Record<string, number>): string {
-  const parts: string[] = [];
-  if (x.flushes !== undefined && x.flushes > 0) {
-    parts.push(`${x.flushes} flushes` + (x.batched_rows !== undefined ? ` (${(x.batched_rows / x.flushes).toFixed(1)} rows each)` : ''));
-  }
-  const max = x.db_connections_max_peak ?? x.db_connections_max_at_end;
-  // The embedded store has no pool: its gauges read 0 and say nothing.
-  if (x.db_connections_used_peak !== undefined && (max ?? 0) > 0) parts.push(`pool peak ${x.db_connections_used_peak}${max !== undefined ? `/${max}` : ''} in use`);
-  if (x.db_pending_requests_peak !== undefined && (max ?? 0) > 0) parts.push(`peak ${x.db_pending_requests_peak} waiting for a connection`);
-  if (x.buffer_depth_peak !== undefined) parts.push(`write buffer peak ${x.buffer_depth_peak}`);
-  return parts.join(', ');
 }
 
 function formatApmAb(ab: Record<string, unknown>): string[] {
@@ -253,7 +355,24 @@ function formatApmAb(ab: Record<string, unknown>): string[] {
 }
 
 function fmtThreshold(t: ThresholdResult): string {
-  return `${t.passed ? 'ok  ' : 'FAIL'} ${t.expr}  (measured ${t.value === null ? 'n/a' : fmtNum(t.value)})`;
+  const measured = t.note ?? (t.value === null ? 'n/a'
+    : `measured ${isShare(t.expr) ? fmtPct(t.value) : isLatency(t.expr) ? fmtMs(t.value) : fmtNum(t.value)}`);
+  return `${t.passed ? 'ok  ' : 'FAIL'} ${t.expr}  (${measured})`;
+}
+
+/** Thresholds whose value is a share: error, timeout and dropped rates, and an achieved rate as a share of the target. */
+function isShare(expr: string): boolean {
+  return /^\s*(error_rate|timeout_rate|dropped_rate)\b/i.test(expr) || /%\s*of\s+target\s*$/i.test(expr);
+}
+
+function isLatency(expr: string): boolean {
+  return /^\s*(service_)?(p50|p90|p99|p999|p99\.9|max|mean|med|avg)\s*[<>=!]/i.test(expr);
+}
+
+export function fmtPct(share: number): string {
+  const p = share * 100;
+  if (p === 0 || p >= 10) return `${Math.round(p * 10) / 10}%`.replace(/\.0%$/, '%');
+  return `${Math.round(p * 100) / 100}%`;
 }
 
 export function fmtMs(ms: number): string {

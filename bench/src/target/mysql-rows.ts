@@ -1,24 +1,34 @@
 // Rows written to `incoming` during a stage, counted in MySQL itself (MYSQL_URL). Between stages the target is
 // idle, so "rows with an id above the stage's starting maximum" is exact and cheap (a primary-key range scan),
-// unlike COUNT(*) over a table that grows by millions of rows in a soak.
-import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
+// unlike COUNT(*) over a table that grows by millions of rows in a soak. Over the bench's reconnecting pool
+// (mysql-pool.ts): a count that fails while the database is down is a warning for that stage, and the next stage
+// counts again.
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { benchDbPool } from './mysql-pool';
 
 export class RowCounter {
-  private constructor(private readonly conn: Connection) {}
+  constructor(readonly pool: Pool, private readonly ownsPool = false) {}
 
+  /** A counter on a pool of its own, connected (the connection is checked now, so a wrong URL fails at once). */
   static async connect(url: string, timeoutMs = 5000): Promise<RowCounter> {
-    const conn = await createConnection({ uri: url, connectTimeout: timeoutMs });
-    return new RowCounter(conn);
+    const pool = benchDbPool(url, timeoutMs);
+    try {
+      await pool.query('SELECT 1');
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw e;
+    }
+    return new RowCounter(pool, true);
   }
 
   /** The current highest id (0 for an empty table): the mark a stage's count starts from. */
   async mark(): Promise<number> {
-    const [rows] = await this.conn.query<RowDataPacket[]>({ sql: 'SELECT COALESCE(MAX(id), 0) AS m FROM incoming', timeout: 10_000 });
+    const [rows] = await this.pool.query<RowDataPacket[]>({ sql: 'SELECT COALESCE(MAX(id), 0) AS m FROM incoming', timeout: 10_000 });
     return Number(rows[0]?.m ?? 0);
   }
 
   async countSince(mark: number): Promise<number> {
-    const [rows] = await this.conn.query<RowDataPacket[]>({ sql: 'SELECT COUNT(*) AS n FROM incoming WHERE id > ?', values: [mark], timeout: 30_000 });
+    const [rows] = await this.pool.query<RowDataPacket[]>({ sql: 'SELECT COUNT(*) AS n FROM incoming WHERE id > ?', values: [mark], timeout: 30_000 });
     return Number(rows[0]?.n ?? 0);
   }
 
@@ -29,7 +39,7 @@ export class RowCounter {
    */
   async keysSince(mark: number): Promise<{ keyed: number; distinct: number } | undefined> {
     try {
-      const [rows] = await this.conn.query<RowDataPacket[]>({
+      const [rows] = await this.pool.query<RowDataPacket[]>({
         sql: 'SELECT COUNT(idempotency_key) AS keyed, COUNT(DISTINCT idempotency_key) AS n FROM incoming WHERE id > ?',
         values: [mark],
         timeout: 30_000,
@@ -42,10 +52,6 @@ export class RowCounter {
   }
 
   async close(): Promise<void> {
-    try {
-      await this.conn.end();
-    } catch {
-      this.conn.destroy();
-    }
+    if (this.ownsPool) await this.pool.end().catch(() => undefined);
   }
 }

@@ -12,8 +12,17 @@ export interface ServerSnapshot {
   http: Record<string, number> | null;
   /** Counters, read as totals (deltas are taken by `diffSnapshots`). */
   counters: Record<string, number>;
-  /** Gauges, read as they are at scrape time. */
+  /** Gauges, read as they are at scrape time (the `*_peak` ones: the highest since this reader's previous scrape). */
   gauges: Record<string, number>;
+  /** Histograms the server-side timing comes from (flush duration, pool acquire wait, rows per flush), cumulative. */
+  histograms: Record<string, BucketCounts>;
+}
+
+/** A Prometheus histogram as scraped: cumulative counts per upper bound (ascending, the last +Inf), sum, count. */
+export interface BucketCounts {
+  buckets: { le: number; count: number }[];
+  sum: number;
+  count: number;
 }
 
 export class ScrapeError extends Error {
@@ -22,8 +31,14 @@ export class ScrapeError extends Error {
 
 const MAX_BYTES = 16 * 1024 * 1024;
 
-export async function scrapeMetrics(baseUrl: string, timeoutMs = 3000): Promise<ServerSnapshot> {
-  const url = new URL('/metrics', baseUrl).toString();
+/**
+ * `window` names this reader's window for the service's peak gauges (/metrics?window=NAME), so its scrapes and a
+ * Prometheus' never reset each other's high-water marks.
+ */
+export async function scrapeMetrics(baseUrl: string, timeoutMs = 3000, window?: string): Promise<ServerSnapshot> {
+  const u = new URL('/metrics', baseUrl);
+  if (window !== undefined) u.searchParams.set('window', window);
+  const url = u.toString();
   let text: string;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
@@ -54,10 +69,20 @@ const COUNTERS: Record<string, [string, Record<string, string>?]> = {
 };
 const GAUGES: Record<string, [string, Record<string, string>?]> = {
   buffer_depth: ['pageview_buffer_depth'],
+  buffer_capacity: ['pageview_buffer_capacity'],
+  buffer_depth_peak: ['pageview_buffer_depth_peak'],
+  db_connections_used_peak: ['db_client_connection_used_peak'],
+  active_requests: ['http_server_active_requests'],
+  active_requests_peak: ['http_server_active_requests_peak'],
   db_connections_used: ['db_client_connection_count', { db_client_connection_state: 'used' }],
   db_connections_idle: ['db_client_connection_count', { db_client_connection_state: 'idle' }],
   db_connections_max: ['db_client_connection_max'],
   db_pending_requests: ['db_client_connection_pending_requests'],
+};
+const HISTOGRAMS: Record<string, string> = {
+  flush_seconds: 'pageview_flush_duration_seconds',
+  acquire_wait_seconds: 'db_client_connection_wait_time_seconds',
+  batch_rows: 'pageview_batch_size',
 };
 
 export function snapshotFromText(text: string, at = Date.now()): ServerSnapshot {
@@ -68,7 +93,31 @@ export function snapshotFromText(text: string, at = Date.now()): ServerSnapshot 
     http: httpPushByCode(samples),
     counters: { ...pick(samples, COUNTERS), ...breakdowns(samples) },
     gauges: pick(samples, GAUGES),
+    histograms: histograms(samples),
   };
+}
+
+/** Each histogram of HISTOGRAMS summed over its label sets (bucket by bucket), when the target exposes it. */
+function histograms(samples: Sample[]): Record<string, BucketCounts> {
+  const out: Record<string, BucketCounts> = {};
+  for (const [key, name] of Object.entries(HISTOGRAMS)) {
+    const byLe = new Map<number, number>();
+    let sum = 0;
+    let count = 0;
+    let seen = false;
+    for (const s of samples) {
+      if (s.name === `${name}_bucket`) {
+        const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+        if (Number.isNaN(le)) continue;
+        byLe.set(le, (byLe.get(le) ?? 0) + s.value);
+        seen = true;
+      } else if (s.name === `${name}_sum`) sum += s.value;
+      else if (s.name === `${name}_count`) count += s.value;
+    }
+    if (!seen) continue;
+    out[key] = { buckets: [...byLe.entries()].sort((a, b) => a[0] - b[0]).map(([le, c]) => ({ le, count: c })), sum, count };
+  }
+  return out;
 }
 
 /**
@@ -84,6 +133,8 @@ function breakdowns(samples: Sample[]): Record<string, number> {
       key = `db_connection_errors:${s.labels.error_code || 'unknown'}${s.labels.errno ? `/${s.labels.errno}` : ''}`;
     } else if (s.name === 'pageview_flush_failures_total') {
       key = `flush_failures:${s.labels.twirp_code || 'unknown'}`;
+    } else if (s.name === 'pageview_rows_failed_total') {
+      key = `rows_failed:${s.labels.error_code || 'unknown'}`;
     }
     if (key !== undefined) out[key] = (out[key] ?? 0) + s.value;
   }
@@ -132,6 +183,7 @@ export interface SnapshotDelta {
   http: Record<string, number> | null;
   counters: Record<string, number>;
   gauges: Record<string, number>;
+  histograms: Record<string, BucketCounts>;
 }
 
 /** after - before for counters (a counter that went down means the service restarted: the after value is used). */
@@ -141,7 +193,28 @@ export function diffSnapshots(before: ServerSnapshot, after: ServerSnapshot): Sn
     http: diffMap(before.http, after.http),
     counters: diffMap(before.counters, after.counters) ?? {},
     gauges: after.gauges,
+    histograms: diffHistograms(before.histograms, after.histograms),
   };
+}
+
+/** Bucket by bucket; a histogram that went down (the service restarted) counts from zero, as counters do. */
+function diffHistograms(a: Record<string, BucketCounts>, b: Record<string, BucketCounts>): Record<string, BucketCounts> {
+  const out: Record<string, BucketCounts> = {};
+  for (const [k, h] of Object.entries(b)) {
+    const prev = a[k];
+    const restarted = prev === undefined || h.count < prev.count;
+    if (restarted) {
+      out[k] = h;
+      continue;
+    }
+    const prevAt = new Map(prev.buckets.map((x) => [x.le, x.count]));
+    out[k] = {
+      buckets: h.buckets.map((x) => ({ le: x.le, count: Math.max(0, x.count - (prevAt.get(x.le) ?? 0)) })),
+      sum: h.sum - prev.sum,
+      count: h.count - prev.count,
+    };
+  }
+  return out;
 }
 
 function diffMap(a: Record<string, number> | null, b: Record<string, number> | null): Record<string, number> | null {

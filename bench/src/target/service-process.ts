@@ -37,6 +37,8 @@ export interface ServiceProcess {
   pid: number;
   /** Where its output went. */
   logFile: string;
+  /** Resolves when the process exits, for whatever reason (the run watches it: a service that dies ends the run). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, wait up to stopTimeoutMs, then SIGKILL. Resolves with how it ended. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>;
 }
@@ -143,7 +145,7 @@ export async function startService(opts: ServiceOptions): Promise<ServiceProcess
     try {
       const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
       await res.body?.cancel();
-      if (res.status === 200) return { url, pid: child.pid!, logFile: opts.logFile, stop };
+      if (res.status === 200) return { url, pid: child.pid!, logFile: opts.logFile, stop, exited: exitPromise };
       lastProblem = `/readyz answered ${res.status}`;
     } catch (e) {
       lastProblem = (e as Error).message;

@@ -10,6 +10,10 @@ export interface SettleOptions {
   rows?: RowCounter;
   /** At most this long (default 5 s). */
   settleMs?: number;
+  /** The bench's peak window on the service (server-timeline.ts): every scrape here reads and restarts it. */
+  window?: string;
+  /** Each scrape, so the caller can fold the window's peaks into the stage's (none may be lost). */
+  onSnap?: (snap: ServerSnapshot) => void;
 }
 
 /**
@@ -27,7 +31,8 @@ export async function settle(
   let prev: string | null = null;
   let stable = 0;
   for (;;) {
-    const snap = await scrapeMetrics(opts.target);
+    const snap = await scrapeMetrics(opts.target, 3000, opts.window);
+    opts.onSnap?.(snap);
     let rows: number | undefined;
     let rowsError: string | undefined;
     if (opts.rows && mark !== null) {

@@ -8,14 +8,18 @@ export interface MetricsServer {
   /** Hold every answer this long (a slow target). */
   delayMs: number;
   scrapes: number;
+  /** The `window` query parameter of the last scrape (the bench's peak window). */
+  window: string | null;
   close(): Promise<void>;
 }
 
 export async function startMetricsServer(text = ''): Promise<MetricsServer> {
-  const m = { url: '', text, delayMs: 0, scrapes: 0 } as MetricsServer;
+  const m = { url: '', text, delayMs: 0, scrapes: 0, window: null } as MetricsServer;
   const server: Server = createServer((req, res) => {
-    if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
+    const u = new URL(req.url ?? '/', 'http://x');
+    if (u.pathname !== '/metrics') { res.writeHead(404).end(); return; }
     m.scrapes++;
+    m.window = u.searchParams.get('window');
     const body = m.text;
     const t = setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body), m.delayMs);
     res.on('close', () => clearTimeout(t));

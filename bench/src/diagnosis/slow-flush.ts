@@ -1,0 +1,42 @@
+// A slow answer explained by the write: a Push is answered only once its flush committed, so when the flush time
+// makes up most of the client's p99, the database (or the network to it) is where the time went. When the flush
+// was quick but the answer was not, the time was spent before the write (the service's event loop, the network,
+// the bench's own queueing), which is worth saying as well.
+import type { Diagnosis, StageEvidence } from './evidence';
+import { ms } from './format';
+
+export const RULE = 'slow-flush';
+/** Below this client p99 nothing is slow enough to explain unless a latency threshold failed. */
+export const SLOW_P99_MS = 100;
+
+export function slowFlush(e: StageEvidence): Diagnosis | null {
+  const t = e.server?.time;
+  const p99 = e.client.latency_ms.p99;
+  if (e.client.counts.completed === 0 || !t || t.flush_ms.p99 === null || t.flushes === 0) return null;
+  const latencyFailed = e.failed.some((r) => /^(service_)?(p\d+|max|mean|med|avg)/.test(r.expr));
+  if (!latencyFailed && p99 < SLOW_P99_MS) return null;
+  const flush = t.flush_ms.p99;
+  const evidence = {
+    client_p99_ms: p99,
+    flush_p50_ms: t.flush_ms.p50,
+    flush_p99_ms: flush,
+    acquire_wait_p99_ms: t.acquire_wait_ms.p99,
+    rows_per_flush: t.rows_per_flush.mean,
+  };
+  if (flush >= 0.5 * p99) {
+    const wait = t.acquire_wait_ms.p99;
+    const waited = wait !== null && wait >= 0.25 * flush ? `; a flush waited p99 ${ms(wait)} for a pool connection` : '';
+    return {
+      rule: RULE,
+      severity: 'warn',
+      text: `p99 ${ms(p99)}: flushes took p99 ${ms(flush)} (group commit waits on the database)${waited}`,
+      evidence,
+    };
+  }
+  return {
+    rule: RULE,
+    severity: 'info',
+    text: `p99 ${ms(p99)} while flushes took p99 ${ms(flush)}: the time went before the write (the service's event loop, the network or the bench's queueing), not to the database`,
+    evidence,
+  };
+}
