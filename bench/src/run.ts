@@ -216,7 +216,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
       if (observed.server_time) result.server_time = observed.server_time;
       if (observed.peaks) result.peaks = observed.peaks;
       result.timeline = timeline.entries;
-      const gone = outage(timeline.entries);
+      const gone = outage(timeline.entries, result.worst?.failed);
       if (gone && result.counts.errors > 0) result.outage = gone;
       // the recorder's own watch of the generator (metrics/generator-watch.ts) when it ran, else the lag seen here
       const generator: GeneratorEvidence = result.generator ?? generatorEvidence(timeline, loop);

@@ -22,7 +22,7 @@ test('1040: "N of M errors are MySQL 1040 (too many connections): the service\'s
     ['--service-env', 'DB_POOL_MAX=40', '--service-env', 'BATCH_MAX_CONCURRENT_FLUSHES=40', '--service-env', 'BATCH_MAX_ROWS=1'],
     { MYSQL_URL: db.url },
   );
-  assert.equal(r.code, 99, r.stderr.slice(-3000));
+  assert.equal(r.code, 99, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
   const st = r.summary!.stages[0]!;
   assert.ok(st.counts.errors > 0);
   const d = st.diagnosis?.find((x) => x.rule === 'mysql-too-many-connections');

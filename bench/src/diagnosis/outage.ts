@@ -14,17 +14,20 @@ export interface Outage {
 
 const RECOVERED = 0.9;
 
-export function outage(timeline: TimelineEntry[]): Outage | undefined {
+/** `firstFailed`: the stage's first failed requests with their times (ms from the stage start), earliest first. */
+export function outage(timeline: TimelineEntry[], firstFailed: { at_ms: number }[] = []): Outage | undefined {
   const first = timeline.findIndex((t) => t.errors > 0);
   if (first < 0) return undefined;
   let last = first;
   for (let i = first; i < timeline.length; i++) if (timeline[i]!.errors > 0) last = i;
   const startOf = (i: number) => (i === 0 ? 0 : timeline[i - 1]!.t_s);
+  // the first failure's own time when the stage kept it, else the start of its interval
+  const failedAt = firstFailed.find((r) => r.at_ms / 1000 >= startOf(first) && r.at_ms / 1000 <= timeline[first]!.t_s);
+  const started = failedAt ? Math.round(failedAt.at_ms) / 1000 : startOf(first);
   const okRate = (i: number) => {
     const span = timeline[i]!.t_s - startOf(i);
     return span > 0 ? timeline[i]!.ok / span : 0;
   };
-  const started = startOf(first);
   if (last === timeline.length - 1) return { started_at_s: started, ended_at_s: null, recovery_s: null };
   const ended = timeline[last]!.t_s;
   const before = timeline.slice(0, first).map((_, i) => okRate(i)).sort((a, b) => a - b);

@@ -7,18 +7,18 @@ import { seconds } from './format';
 export const RULE = 'service-stopped';
 
 /** Where answers stopped (and came back, if they did), from a stage's timeline. */
-export function answersStopped(timeline: TimelineEntry[]): { atS: number; codes: Record<string, number>; backAtS: number | null } | null {
+export function answersStopped(timeline: TimelineEntry[]): { atS: number; index: number; codes: Record<string, number>; backAtS: number | null } | null {
   let start = -1;
   for (let i = 0; i < timeline.length; i++) {
     const t = timeline[i]!;
     const silent = t.ok === 0 && t.errors > 0 && Object.keys(t.by_error_code).length > 0 && sumAnswers(t) === 0;
     if (silent && start < 0) start = i;
     if (!silent && start >= 0 && t.ok > 0) {
-      return { atS: startOf(timeline, start), codes: codesIn(timeline.slice(start, i)), backAtS: startOf(timeline, i) };
+      return { atS: startOf(timeline, start), index: start, codes: codesIn(timeline.slice(start, i)), backAtS: startOf(timeline, i) };
     }
   }
   if (start < 0) return null;
-  return { atS: startOf(timeline, start), codes: codesIn(timeline.slice(start)), backAtS: null };
+  return { atS: startOf(timeline, start), index: start, codes: codesIn(timeline.slice(start)), backAtS: null };
 }
 
 function sumAnswers(t: TimelineEntry): number {
@@ -41,7 +41,15 @@ export function serviceStopped(e: StageEvidence): Diagnosis | null {
   const exit = e.serviceExit;
   if (!stop && !exit) return null;
   const codes = stop ? Object.entries(stop.codes).sort((a, b) => b[1] - a[1]).map(([k]) => k) : [];
-  const at = stop?.atS ?? exit!.at_s;
+  // The timeline says in which second answers stopped; the first request that failed on the socket in or just
+  // before that second (the stage keeps the first failures with their times) says when, to the millisecond.
+  let at = stop?.atS ?? exit!.at_s;
+  if (stop) {
+    // answers may have stopped part-way through the interval before the first silent one
+    const from = stop.index >= 1 ? startOf(e.timeline!, stop.index - 1) : 0;
+    const first = (e.client.worst?.failed ?? []).find((r) => r.status === 0 && r.error_code !== null && r.at_ms / 1000 >= from);
+    if (first && first.at_ms / 1000 <= stop.atS) at = Math.round(first.at_ms / 100) / 10;
+  }
   const exitText = exit
     ? `; the service the bench started exited at ${seconds(exit.at_s)} (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`
     : '';

@@ -33,10 +33,12 @@ export function slowFlush(e: StageEvidence): Diagnosis | null {
       evidence,
     };
   }
+  const buffered = e.server?.peaks.buffer;
   return {
     rule: RULE,
     severity: 'info',
-    text: `p99 ${ms(p99)} while flushes took p99 ${ms(flush)}: the time went before the write (the service's event loop, the network or the bench's queueing), not to the database`,
-    evidence,
+    text: `p99 ${ms(p99)} while flushes took p99 ${ms(flush)}: most of the time went before the flush ` +
+      `(Pushes waiting in the write buffer${buffered !== undefined ? `, peak ${buffered}` : ''}, the service's event loop or the network), not to the INSERT`,
+    evidence: { ...evidence, buffer_peak: buffered ?? null },
   };
 }

@@ -276,7 +276,7 @@ export function formatWorst(st: StageResult, kibana?: string): string[] {
   if (!w) return [];
   const line = (label: string, r: NonNullable<StageResult['worst']>['slowest'][number]) => {
     const what = r.status === 0 ? (r.error_code ?? 'no answer') : `${r.status} ${r.twirp_code ?? ''}`.trim();
-    return `  ${label.padEnd(9)} at ${fmtMs(r.at_ms).padStart(8)} ${fmtMs(r.latency_ms).padStart(9)}  ${what.padEnd(24)} trace ${r.trace_id}` +
+    return `  ${label.padEnd(9)} at ${`${(r.at_ms / 1000).toFixed(2)}s`.padStart(7)} ${fmtMs(r.latency_ms).padStart(9)}  ${what.padEnd(24)} trace ${r.trace_id}` +
       ` ${r.sampled ? '(traced)' : '(not traced: find it by trace.id in the service log)'}` +
       (kibana && r.sampled ? `  ${kibanaTraceUrl(kibana, r.trace_id)}` : '');
   };
