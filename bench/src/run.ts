@@ -15,6 +15,7 @@ import { benchWindow } from './target/server-timeline';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { diagnose } from './diagnosis/index';
 import { outage } from './diagnosis/outage';
+import { breakpointVerdict } from './diagnosis/breakpoint';
 import { LAG_P99_MS, LOOP_DELAY_P99_MS } from './diagnosis/generator-saturated';
 import type { GeneratorEvidence } from './diagnosis/evidence';
 import { stageEvidence } from './diagnosis/stage-evidence';
@@ -300,7 +301,10 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
   };
   if (warmup) summary.warmup = warmup;
   summary.bench_memory = memory.stop();
-  if (profile.breakpoint) summary.breakpoint = { highest_rate_held: highestHeld, first_failed_stage: firstFailed };
+  if (profile.breakpoint) {
+    const completed = results.length === profile.stages.length && !interrupted && error === undefined;
+    summary.breakpoint = breakpointVerdict(profile.stages, results, thresholdResults, highestHeld, firstFailed, profile.ceiling, completed, profile.thresholds.length > 0);
+  }
   if (interrupted) summary.interrupted = true;
   if (abortReason !== undefined) summary.abort_reason = abortReason;
   if (error !== undefined) summary.error = error;

@@ -80,6 +80,8 @@ export interface Profile {
   request: RequestSpec;
   /** breakpoint profiles: report the highest rate whose stage held every threshold. */
   breakpoint: boolean;
+  /** --ceiling: the rate a breakpoint profile's steps climb to (profiles/ceiling.ts). */
+  ceiling?: number;
 }
 
 export interface Counts {
@@ -186,7 +188,21 @@ export interface Summary {
   /** what the bench sent to warm itself up before the first stage (never part of a stage's figures) */
   warmup?: WarmupSummary;
   /** breakpoint profiles: the highest target rate whose stage held every threshold. */
-  breakpoint?: { highest_rate_held: number | null; first_failed_stage: string | null };
+  breakpoint?: {
+    highest_rate_held: number | null;
+    first_failed_stage: string | null;
+    /** the first failing step's rate */
+    first_failed_rate?: number | null;
+    /** the highest rate the run asked for (the ceiling, with --ceiling) */
+    top_rate?: number;
+    ceiling?: number | null;
+    /** false: every step held, no limit below top_rate */
+    limit_found?: boolean;
+    /** at the first failing step: who ran out first, the load generator (its own schedule lag) or the service */
+    saturated?: 'generator' | 'service' | null;
+    /** the verdict in words, as printed */
+    text?: string;
+  };
   /** --apm-ab: the same profile with APM off and on. */
   apm_ab?: Record<string, unknown>;
 }

@@ -9,6 +9,7 @@ import { flagHelp, parseFlags, type FlagSpecs } from '../flags';
 import { loadProfile, looksLikePath, ProfileError, ProfileLoadError, shippedProfileNames, type ProfileOverrides } from '../profiles/index';
 import { parseDuration } from '../profiles/duration';
 import { DEFAULT_WARMUP_MS, MAX_WARMUP_MS } from '../warmup';
+import { CeilingError, withCeiling } from '../profiles/ceiling';
 import { MAX_CONNECTIONS, MAX_IN_FLIGHT, MAX_RATE, MAX_UINT32 } from '../profiles/limits';
 import { describeThresholdGrammar } from '../metrics/thresholds';
 import { OutputSet } from '../outputs/index';
@@ -38,6 +39,8 @@ export interface RunArgs {
   prometheusRw?: string;
   grafana?: string;
   kibana?: string;
+  /** --ceiling: the rate a breakpoint profile climbs to (profiles/ceiling.ts). */
+  ceiling?: number;
   serviceEnv: Record<string, string>;
   scrape: boolean;
   listProfiles: boolean;
@@ -54,6 +57,7 @@ export const RUN_FLAGS = {
   connections: { type: 'string', arg: 'N', help: 'every stage becomes closed-model with N connections (ramps removed)' },
   rate: { type: 'string', arg: 'R', help: 'every stage becomes open-model at R req/s (ramps removed, maxInFlight kept)' },
   'max-in-flight': { type: 'string', arg: 'N', help: 'maxInFlight of every open-model stage' },
+  ceiling: { type: 'string', arg: 'R', help: 'breakpoint profiles: the rate to climb to (steps above it dropped, steps x1.5 added up to it)' },
   timeout: { type: 'string', arg: 'D', help: 'per-request timeout (request.timeout, default 10s)' },
   seed: { type: 'string', arg: 'N', help: 'seed for request bodies (request.seed)' },
   'invalid-share': { type: 'string', arg: 'X', help: 'share 0..1 of deliberately invalid requests (request.invalidShare)' },
@@ -133,6 +137,12 @@ export function parseRunArgs(argv: string[]): { args: RunArgs; errors: string[] 
     if (v['content-type'] !== 'json' && v['content-type'] !== 'protobuf') errors.push(`--content-type must be json or protobuf (got "${v['content-type']}")`);
     else overrides.contentType = v['content-type'];
   }
+  let ceiling: number | undefined;
+  if (v.ceiling !== undefined) {
+    const n = Number(v.ceiling);
+    if (v.ceiling.trim() === '' || !Number.isFinite(n) || n <= 0 || n > MAX_RATE) errors.push(`--ceiling must be a rate > 0 and <= ${MAX_RATE} (got "${v.ceiling}")`);
+    else ceiling = n;
+  }
   if (overrides.connections !== undefined && overrides.rate !== undefined) {
     errors.push('--connections (closed model) and --rate (open model) cannot both be given');
   }
@@ -176,6 +186,7 @@ export function parseRunArgs(argv: string[]): { args: RunArgs; errors: string[] 
       prometheusRw: url('prometheus-rw', v['prometheus-rw']),
       grafana: url('grafana', v.grafana),
       kibana: url('kibana', v.kibana),
+      ceiling,
       serviceEnv,
       scrape: v['no-scrape'] !== true,
       listProfiles: v['list-profiles'] === true,
@@ -241,9 +252,10 @@ export const command: Command = {
     let profile: Profile | undefined;
     try {
       profile = loadProfile(looksLikePath(args.profile) ? resolve(io.cwd, args.profile) : args.profile, args.overrides).profile;
+      if (args.ceiling !== undefined) profile = withCeiling(profile, args.ceiling);
     } catch (e) {
       if (e instanceof ProfileError) errors.push(...e.problems.map((p) => `profile ${e.source}: ${p}`));
-      else if (e instanceof ProfileLoadError) errors.push(e.message);
+      else if (e instanceof ProfileLoadError || e instanceof CeilingError) errors.push(e.message);
       else throw e;
     }
     if (errors.length > 0 || !profile) return usageError(io, 'run', errors);
