@@ -12,11 +12,10 @@ import type { RowCounter } from './target/mysql-rows';
 import type { MysqlStatus } from './target/mysql-status';
 import { StageObserver } from './target/stage-observer';
 import { benchWindow } from './target/server-timeline';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { diagnose } from './diagnosis/index';
 import { outage } from './diagnosis/outage';
 import { breakpointVerdict } from './diagnosis/breakpoint';
-import { LAG_P99_MS, LOOP_DELAY_P99_MS } from './diagnosis/generator-saturated';
+import { LAG_P99_MS } from './diagnosis/generator-saturated';
 import type { GeneratorEvidence } from './diagnosis/evidence';
 import { stageEvidence } from './diagnosis/stage-evidence';
 import { StageTimeline } from './metrics/stage-timeline';
@@ -197,13 +196,10 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
       observer.startDuring(stageStartedAt);
       currentStage = { name: spec.name, startedAt: stageStartedAt };
       const timeline = new StageTimeline();
-      const loop = monitorEventLoopDelay({ resolution: 10 });
-      loop.enable();
       let stageRun: Awaited<ReturnType<typeof runStage>>;
       try {
         stageRun = await runStage(executors, spec, info, { ...opts, signal: stopSignal }, stageTs, timeline);
       } finally {
-        loop.disable();
         currentStage = null;
         await observer.stopDuring();
       }
@@ -219,8 +215,8 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
       result.timeline = timeline.entries;
       const gone = outage(timeline.entries, result.worst?.failed);
       if (gone && result.counts.errors > 0) result.outage = gone;
-      // the recorder's own watch of the generator (metrics/generator-watch.ts) when it ran, else the lag seen here
-      const generator: GeneratorEvidence = result.generator ?? generatorEvidence(timeline, loop);
+      // the executor's own watch of the generator (metrics/generator-watch.ts), else the schedule lag seen here
+      const generator: GeneratorEvidence = result.generator ?? generatorEvidence(timeline);
       if (opts.kibana && result.worst) {
         for (const r of [...result.worst.slowest, ...result.worst.failed]) {
           if (r.sampled) (r as typeof r & { trace_url?: string }).trace_url = kibanaTraceUrl(opts.kibana, r.trace_id);
@@ -354,14 +350,8 @@ async function runStage(
   }
 }
 
-/** The bench's own health over a stage: how late it wrote arrivals (open model) and how delayed its event loop was. */
-function generatorEvidence(timeline: StageTimeline, loop: IntervalHistogram): GeneratorEvidence {
-  const ms = (ns: number) => Math.round(ns / 1000) / 1000;
+/** The schedule lag the intervals carried, when the executor did not watch the generator itself. */
+function generatorEvidence(timeline: StageTimeline): GeneratorEvidence {
   const lag = timeline.scheduleLagMs();
-  const delay = loop.count > 0 ? { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) } : null;
-  return {
-    schedule_lag_ms: lag,
-    event_loop_delay_ms: delay,
-    saturated: (lag !== null && lag.p99 >= LAG_P99_MS) || (delay !== null && delay.p99 >= LOOP_DELAY_P99_MS),
-  };
+  return { schedule_lag_ms: lag, event_loop_delay_ms: null, saturated: lag !== null && lag.p99 >= LAG_P99_MS };
 }

@@ -3,6 +3,7 @@
 // says little about the service) or the service.
 import type { StageResult, StageSpec, Summary, ThresholdResult } from '../types';
 import { ms } from './format';
+import { isGeneratorSaturated } from './generator-saturated';
 
 export function breakpointVerdict(
   specs: StageSpec[], results: StageResult[], thresholds: ThresholdResult[], highestHeld: number | null,
@@ -33,7 +34,9 @@ export function breakpointVerdict(
   out.first_failed_rate = rate;
   const failed = thresholds.filter((t) => t.stage === firstFailed && !t.passed).map((t) => t.expr).join(', ');
   const g = result?.generator;
-  const generator = g?.saturated === true;
+  // who ran out first: the generator only when its own lag set the latency, not merely when it was busy
+  const generator = isGeneratorSaturated(g?.schedule_lag_ms?.p99 ?? null, g?.event_loop_delay_ms?.p99 ?? null,
+    result && result.counts.completed > 0 ? result.latency_ms.p99 : null) && (g?.saturated ?? true);
   out.saturated = generator ? 'generator' : 'service';
   const why = generator
     ? `the generator saturated first (it fell behind its schedule${g?.schedule_lag_ms ? `, lag p99 ${ms(g.schedule_lag_ms.p99)}` : ''}): the service's limit may lie higher, run the bench on more workers`

@@ -34,10 +34,13 @@ export interface ServerEvidence {
   time?: ServerTime;
 }
 
+/** What the rules read of stages[].generator (the executors' watch, metrics/generator-watch.ts). */
 export interface GeneratorEvidence {
   schedule_lag_ms?: { p50: number; p99: number; max: number } | null;
   event_loop_delay_ms?: { p50: number; p99: number; max: number } | null;
+  /** the watch's own verdict: near its limit (more sensitive than "the generator set the latency") */
   saturated?: boolean;
+  saturated_because?: string[];
 }
 
 export interface StageEvidence {

@@ -13,6 +13,7 @@ export function pct(part: number, whole: number): string {
   return `${p >= 10 || p === 0 ? Math.round(p) : Math.round(p * 10) / 10}%`;
 }
 
+/** Seconds: two decimals below 10 s ("1.94 s"), one above ("12.4 s"). */
 export function seconds(s: number): string {
-  return `${Math.round(s * 10) / 10} s`;
+  return s < 10 ? `${Math.round(s * 100) / 100} s` : `${Math.round(s * 10) / 10} s`;
 }

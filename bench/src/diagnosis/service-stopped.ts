@@ -48,7 +48,7 @@ export function serviceStopped(e: StageEvidence): Diagnosis | null {
     // answers may have stopped part-way through the interval before the first silent one
     const from = stop.index >= 1 ? startOf(e.timeline!, stop.index - 1) : 0;
     const first = (e.client.worst?.failed ?? []).find((r) => r.status === 0 && r.error_code !== null && r.at_ms / 1000 >= from);
-    if (first && first.at_ms / 1000 <= stop.atS) at = Math.round(first.at_ms / 100) / 10;
+    if (first && first.at_ms / 1000 <= stop.atS) at = Math.round(first.at_ms) / 1000;
   }
   const exitText = exit
     ? `; the service the bench started exited at ${seconds(exit.at_s)} (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`
