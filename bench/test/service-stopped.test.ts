@@ -27,7 +27,8 @@ async function bench(args: string[], onStderr: (text: string) => void): Promise<
   await writeFile(file, profile);
   const env = { ...process.env };
   delete env.MYSQL_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/cli.ts', '--profile', file, '--out', join(dir, 'out'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // no warm-up: the kill is timed from the start of the first stage
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/src/cli.ts', '--profile', file, '--out', join(dir, 'out'), '--warmup', '0', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c) => (stdout += c));
