@@ -28,7 +28,9 @@ export function slowFlush(e: StageEvidence): Diagnosis | null {
     acquire_wait_p99_ms: t.acquire_wait_ms.p99,
     rows_per_flush: t.rows_per_flush.mean,
   };
-  if (flush >= 0.5 * served) {
+  // A Push may wait for the partial flush in flight and then ride the next one: up to about twice the flush time
+  // (and more behind a queue of them) is still the database's doing, so a third of the p99 is enough to say so.
+  if (flush >= served / 3) {
     const wait = t.acquire_wait_ms.p99;
     const waited = wait !== null && wait >= 0.25 * flush ? `; a flush waited p99 ${ms(wait)} for a pool connection` : '';
     return {
