@@ -165,11 +165,21 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
     if (first && (opts.warmupMs ?? 0) > 0 && !processWarmedUp() && !opts.signal?.aborted) {
       const spec = warmupStage(first, opts.warmupMs!);
       const info: StageInfo = { index: -1, name: spec.name, model: spec.model, durationMs: spec.durationMs };
+      // The warm-up is observed like a stage and settled after it: its last requests may still be in the
+      // service's flushes when it ends, and would otherwise land in the first stage's counts and rows.
+      const observer = new StageObserver({
+        target: opts.target, window, scrape: opts.scrape ?? true, rows: opts.rows,
+        settleMs: opts.settleMs ?? 5000, stage: spec.name, warn, warned: scrapeWarned,
+      });
       try {
+        await observer.beforeStage();
+        const execute = spec.model === 'closed' ? executors.closed : executors.open;
+        let result: StageResult | undefined;
         warmup = await runWarmup(spec, {
           target: opts.target, request: profile.request, runId: opts.runId, stage: info,
           signal: opts.signal ?? new AbortController().signal, onTick: () => {},
-        }, spec.model === 'closed' ? executors.closed : executors.open);
+        }, async (s, c) => (result = await execute(s, c)));
+        if (result) await observer.afterStage(result);
         outputs.add({ type: 'warmup', at: Date.now(), stage: info, warmup });
         log({ warmup }, `warm-up: ${warmup.sent} requests in ${warmup.duration_ms} ms, not part of any stage`);
       } catch (e) {

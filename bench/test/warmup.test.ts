@@ -6,6 +6,9 @@ import { OutputSet } from '../src/outputs/index';
 import { validateProfile } from '../src/profiles/validate';
 import { formatSummary } from '../src/outputs/console';
 import { startTestServer } from './support/test-server';
+import { MariaDb } from '../../service/test/support/mariadb';
+import { DelayProxy } from './support/delay-proxy';
+import { benchRun, cleanup } from './support/bench-run';
 import type { BenchEvent, StageSpec } from '../src/types';
 
 test('the warm-up sends the first stage\'s opening load', () => {
@@ -44,4 +47,27 @@ test('a run warms up once per process, apart from every stage: its requests are 
   // the same process again: already warm
   const again = await runProfile({ profile: r.profile, target: srv.url, runId: 'w2', outputs, warmupMs: 400, scrape: false });
   assert.equal(again.warmup, undefined);
+});
+
+test("the warm-up's last requests land before the first stage's baseline: client, server and rows agree", async (t) => {
+  // Every answer from the database is held 200 ms, so the warm-up ends with all its connections' Pushes still in
+  // the service's flushes; unless the bench lets them land first, they count as the first stage's.
+  const db = await MariaDb.start();
+  const proxy = await DelayProxy.start(db.port, 200);
+  t.after(async () => {
+    await cleanup();
+    await proxy.close();
+    await db.destroy();
+  });
+  const r = await benchRun(
+    { name: 'warm-tail', stages: [{ name: 'c8', duration: '2s', connections: 8, thresholds: ['disagreements == 0'] }] },
+    ['--warmup', '1s'],
+    { MYSQL_URL: proxy.url },
+  );
+  assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr.slice(-2000));
+  const s = r.summary!;
+  assert.ok(s.warmup && s.warmup.sent > 0, JSON.stringify(s.warmup));
+  const st = s.stages[0]!;
+  assert.deepEqual(st.server?.disagreements, []);
+  assert.ok(st.server!.rows_written! >= st.counts.ok && st.server!.rows_written! <= st.counts.sent, JSON.stringify(st.server));
 });

@@ -23,8 +23,9 @@ export async function benchRun(
   const out = join(dir, 'out');
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (env.MYSQL_URL === undefined) delete childEnv.MYSQL_URL;
-  // no warm-up: these runs are about their one stage, and a warm-up would only add load before it
-  const r = await runCli(['--profile', file, '--out', out, '--quiet', '--warmup', '0', ...args], childEnv, killAfterMs);
+  // no warm-up unless asked: these runs are about their one stage, and a warm-up would only add load before it
+  const warmup = args.includes('--warmup') ? [] : ['--warmup', '0'];
+  const r = await runCli(['--profile', file, '--out', out, '--quiet', ...warmup, ...args], childEnv, killAfterMs);
   let summary: RunSummary | undefined;
   try {
     summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as RunSummary;
