@@ -251,9 +251,11 @@ test('coordinated omission: a server stalling 300 ms every 2 s at 50 req/s gives
   // measured from the intended start, the waits are uniform over the stall: the top 1% wait >= 270 ms, the top
   // 0.1% ~ 290-300 ms. Machine noise only adds (late timers in the server and the client, both in this process on
   // a loaded machine: tens of ms seen with the whole suite running), hence the wide upper slack; latency from the
-  // actual send, or a generator that waited for answers, would fall far below the lower bounds.
-  assert.ok(r.latency_ms.p99 >= 260 && r.latency_ms.p99 <= 350, `p99 ${r.latency_ms.p99}`);
-  assert.ok(r.latency_ms.p999 >= 280 && r.latency_ms.p999 <= 400, `p99.9 ${r.latency_ms.p999}`);
+  // actual send, or a generator that waited for answers, would fall far below the lower bounds. The upper bounds
+  // allow for the worst event-loop delay this process measured during the stage (p99.9 of 500 is its top sample).
+  const noise = r.generator?.event_loop_delay_ms.max ?? 0;
+  assert.ok(r.latency_ms.p99 >= 260 && r.latency_ms.p99 <= 350 + noise, `p99 ${r.latency_ms.p99} (loop delay max ${noise} ms)`);
+  assert.ok(r.latency_ms.p999 >= 280 && r.latency_ms.p999 <= 400 + noise, `p99.9 ${r.latency_ms.p999} (loop delay max ${noise} ms)`);
   // what is not in a stall is fast: the median is the server's answer time, not the stall's
   assert.ok(r.latency_ms.p50 < 20, `p50 ${r.latency_ms.p50}`);
   // service time (from the write) shows the same waits: the schedule, not the server, decided when they started
