@@ -1,4 +1,4 @@
-// What a distributed run costs, side by side in one run against the bare server (bench/perf/bare-server.ts):
+// What a distributed run costs, side by side in one run against the zero-latency server (bench/src/target/zero-latency-server.ts):
 //   (a) the bench's CPU per request with --workers 2 vs one process, same closed profile (goal <= 1.1x);
 //   (b) the coordinator's own CPU with 4 workers (goal < 5% of a core);
 //   (c) the open model's achieved / target with 2 workers at 0.7 (--fraction) of their combined capacity, the

@@ -24,9 +24,10 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 export async function startBareServer(): Promise<BareServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'bare-server.ts')], {
+  // the same zero-latency target `bench calibrate` uses; it exits when its stdin (our pipe) closes
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'src', 'target', 'zero-latency-server.ts')], {
     cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   children.add(child);
   const port = await new Promise<number>((resolve, reject) => {
