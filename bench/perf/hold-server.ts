@@ -5,7 +5,7 @@
 // Run as a child process: prints {"port": N} once listening; exits on SIGTERM or when its stdin closes.
 // Usage: node --import tsx bench/perf/hold-server.ts [--latency-ms 0]
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveAsChild } from '../src/target/child-server';
 import * as hdr from 'hdr-histogram-js';
 
 const i = process.argv.indexOf('--latency-ms');
@@ -37,15 +37,4 @@ const server = http.createServer((req, res) => {
     else answer();
   });
 });
-server.keepAliveTimeout = 120_000;
-server.headersTimeout = 130_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
-});
-const stop = () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-process.stdin.on('end', stop);
-process.stdin.resume();
+serveAsChild(server);

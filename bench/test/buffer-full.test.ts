@@ -2,29 +2,18 @@
 // the service may buffer 10 Pushes and flush 10 rows at a time, one flush at once; 200 arrivals a second need far
 // more. Pushes are answered resource_exhausted, and the diagnosis says the buffer (capacity 10) was full, with the
 // service's high-water mark (10, not a 1 Hz sample) beside it.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MariaDb } from '../../service/test/support/mariadb';
-import { DelayProxy } from './support/delay-proxy';
-import { benchRun, cleanup } from './support/bench-run';
+import { slowDatabase } from './support/slow-database';
+import { benchRun } from './support/bench-run';
 
-let db: MariaDb;
-let proxy: DelayProxy;
-before(async () => {
-  db = await MariaDb.start();
-  proxy = await DelayProxy.start(db.port, 200);
-});
-after(async () => {
-  await cleanup();
-  await proxy?.close();
-  await db?.destroy();
-});
+const slowDb = slowDatabase(200);
 
 test('"N answers were resource_exhausted: the write buffer (capacity 10, peak 10) was full"', async () => {
   const r = await benchRun(
     { name: 'buffer', thresholds: ['error_rate < 1%'], stages: [{ name: 'r200', duration: '3s', rate: 200 }] },
     ['--service-env', 'BUFFER_CAPACITY=10', '--service-env', 'BATCH_MAX_ROWS=10', '--service-env', 'BATCH_MAX_CONCURRENT_FLUSHES=1'],
-    { MYSQL_URL: proxy.url },
+    { MYSQL_URL: slowDb.url },
   );
   assert.equal(r.code, 99, r.stderr.slice(-3000));
   const st = r.summary!.stages[0]!;

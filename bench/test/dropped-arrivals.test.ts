@@ -1,29 +1,18 @@
 // Arrivals dropped at maxInFlight, provoked for real: the database answers through a proxy that holds each answer
 // 200 ms, so a Push takes over 200 ms, and 100 arrivals a second with at most 10 in flight cannot all be sent.
 // The diagnosis says why with Little's law: rate x latency exceeded maxInFlight.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MariaDb } from '../../service/test/support/mariadb';
-import { DelayProxy } from './support/delay-proxy';
-import { benchRun, cleanup } from './support/bench-run';
+import { slowDatabase } from './support/slow-database';
+import { benchRun } from './support/bench-run';
 
-let db: MariaDb;
-let proxy: DelayProxy;
-before(async () => {
-  db = await MariaDb.start();
-  proxy = await DelayProxy.start(db.port, 200);
-});
-after(async () => {
-  await cleanup();
-  await proxy?.close();
-  await db?.destroy();
-});
+const slowDb = slowDatabase(200);
 
 test('"N arrivals dropped: rate x latency exceeded maxInFlight 10 (100 req/s x X ms p99 = Y in flight)"', async () => {
   const r = await benchRun(
     { name: 'dropped', stages: [{ name: 'r100', duration: '3s', rate: 100, maxInFlight: 10, thresholds: ['dropped == 0'] }] },
     [],
-    { MYSQL_URL: proxy.url },
+    { MYSQL_URL: slowDb.url },
   );
   assert.equal(r.code, 99, r.stderr.slice(-3000));
   const st = r.summary!.stages[0]!;

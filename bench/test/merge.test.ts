@@ -8,18 +8,8 @@ import { decodeInterval, emptyCounts, encodeInterval, newHistogram, type Interva
 import { summarize } from '../src/metrics/latency-histogram';
 import { mergedStageResult, StageMerge } from '../src/distributed/merge';
 import type { StageResult } from '../src/types';
+import { rng } from '../src/report/compare-stats';
 
-/** A small deterministic PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Heavy-tailed latencies in µs: most around a millisecond, a few seconds-long outliers per worker. */
 function latency(r: () => number, worker: number): number {

@@ -1,29 +1,18 @@
 // A slow database, provoked for real: the service writes to MariaDB through a proxy of the test's own that holds
 // every answer from the database for 150 ms. The stage fails its p99 threshold, and its diagnosis says the flush
 // time explains it (server-side flush p99 from the service's histogram deltas), in summary.json and printed.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MariaDb } from '../../service/test/support/mariadb';
-import { DelayProxy } from './support/delay-proxy';
-import { benchRun, cleanup } from './support/bench-run';
+import { slowDatabase } from './support/slow-database';
+import { benchRun } from './support/bench-run';
 
-let db: MariaDb;
-let proxy: DelayProxy;
-before(async () => {
-  db = await MariaDb.start();
-  proxy = await DelayProxy.start(db.port, 200);
-});
-after(async () => {
-  await cleanup();
-  await proxy?.close();
-  await db?.destroy();
-});
+const slowDb = slowDatabase(200);
 
 test('"p99 X ms: flushes took p99 Y ms (group commit waits on the database)"', async () => {
   const r = await benchRun(
     { name: 'slow-db', stages: [{ name: 'r50', duration: '3s', rate: 50, thresholds: ['p99 < 50ms'] }] },
     [],
-    { MYSQL_URL: proxy.url },
+    { MYSQL_URL: slowDb.url },
   );
   assert.equal(r.code, 99, r.stderr.slice(-3000));
   const st = r.summary!.stages[0]!;

@@ -3,7 +3,7 @@
 // process, so the bench's event loop is the bench's alone: prints {"port": N} once listening, exits on SIGTERM
 // or when its parent goes away.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveAsChild } from './child-server';
 
 const server = http.createServer((req, res) => {
   req.resume();
@@ -12,16 +12,4 @@ const server = http.createServer((req, res) => {
     res.end('{}');
   });
 });
-server.keepAliveTimeout = 120_000;
-server.headersTimeout = 130_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
-});
-const stop = () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-// the parent's end closes our stdin: never outlive it
-process.stdin.on('end', stop);
-process.stdin.resume();
+serveAsChild(server);
