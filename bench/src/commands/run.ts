@@ -18,7 +18,7 @@ import { jsonOutput } from '../outputs/json';
 import { prometheusRemoteWriteOutput } from '../outputs/prometheus-remote-write';
 import { grafanaAnnotationsOutput } from '../outputs/grafana-annotations';
 import { runInfo, runProfile, type RunSummary } from '../run';
-import { runApmAb } from '../apm-ab';
+import { runApmAb, type ApmAbOptions } from '../apm-ab';
 import { startService, stopService, type ServiceProcess } from '../target/service-process';
 import { serviceEnvFor } from '../target/service-env';
 import { RowCounter } from '../target/mysql-rows';
@@ -327,24 +327,11 @@ async function runBench(args: RunArgs, profile: Profile, io: Io, signal?: AbortS
   }
 }
 
-interface OnceInput {
-  profile: Profile;
+/** One run's inputs: the APM A/B's, less its own (the intake and its cleanup), plus a target and the workers. */
+interface OnceInput extends Omit<ApmAbOptions, 'apmServerUrl' | 'onCleanup' | 'warmupMs'> {
   target?: string;
-  runId: string;
-  dir: string;
-  outputs: OutputSet;
-  rows?: RowCounter;
-  mysql?: MysqlStatus;
-  mysqlUrl?: string;
-  serviceEnv: Record<string, string>;
-  services: ServiceProcess[];
-  scrape: boolean;
-  signal?: AbortSignal;
-  log: (obj: Record<string, unknown>, msg: string) => void;
   warnLog: (obj: Record<string, unknown>, msg: string) => void;
   distributed: DistributedArgs;
-  /** --kibana: recorded in the summary for the report's trace links */
-  kibanaUrl?: string;
   warmupMs: number;
 }
 
