@@ -13,7 +13,7 @@ import { runOpenStage } from './executors/open';
 import type { StageContext } from './executors/stage-context';
 import type { GeneratorStats } from './metrics/generator-watch';
 import type { RequestSpec, StageResult, StageSpec } from './types';
-import { DEFAULT_TRACE_SAMPLE_RATE } from './profiles/limits';
+import { DEFAULT_TRACE_SAMPLE_RATE, defaultMaxInFlight } from './profiles/limits';
 
 export interface CalibrateOptions {
   /** each probe's length, ms */
@@ -127,7 +127,7 @@ export async function calibrate(o: CalibrateOptions): Promise<Calibration> {
     const closed = (connections: number, durationMs: number): StageSpec =>
       ({ name: 'calibrate-closed', model: 'closed', connections, durationMs, thresholds: [] });
     const open = (rate: number): StageSpec =>
-      ({ name: 'calibrate-open', model: 'open', rate, durationMs: o.probeMs, thresholds: [], maxInFlight: Math.min(10_000, Math.max(100, Math.ceil(rate / 10))) });
+      ({ name: 'calibrate-open', model: 'open', rate, durationMs: o.probeMs, thresholds: [], maxInFlight: defaultMaxInFlight(rate) });
     // warm-up: both models' code paths compiled, connections open, before anything is measured
     if (o.warmupMs > 0) {
       await runClosedStage(closed(o.connections, o.warmupMs / 2), ctxFor(closed(o.connections, o.warmupMs / 2), -1));

@@ -45,6 +45,11 @@ export interface StageSpec {
   rampTo?: number;
   /** open model: cap on requests in flight; an arrival beyond it is counted as dropped (always set by validation). */
   maxInFlight?: number;
+  /**
+   * open model: cap on connections (each carries one request at a time; arrivals beyond them wait, within
+   * maxInFlight). Always set by validation: maxInFlight, at most 1000.
+   */
+  maxConnections?: number;
   /** Thresholds that apply to this stage only, e.g. "p99 < 50ms". */
   thresholds: Threshold[];
 }

@@ -48,7 +48,8 @@ export function warmupStage(first: StageSpec, durationMs: number): StageSpec {
     start !== undefined && start > 0 ? start : Math.max(1, Math.round((end ?? 0) / 10));
   const base = { name: 'warm-up', durationMs, thresholds: [] };
   if (first.model === 'open') {
-    return { ...base, model: 'open', rate: opening(first.rate, first.rampTo), ...(first.maxInFlight !== undefined ? { maxInFlight: first.maxInFlight } : {}) };
+    return { ...base, model: 'open', rate: opening(first.rate, first.rampTo), ...(first.maxInFlight !== undefined ? { maxInFlight: first.maxInFlight } : {}),
+      ...(first.maxConnections !== undefined ? { maxConnections: first.maxConnections } : {}) };
   }
   return { ...base, model: 'closed', connections: opening(first.connections, first.rampTo) };
 }

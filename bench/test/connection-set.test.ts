@@ -85,8 +85,8 @@ test('growth follows the demand: a backlog on a fast server is drained by the co
   const srv = await startTestServer({ latencyMs: 0 });
   const o = owner();
   const port = Number(new URL(srv.url).port);
-  // demand says 3; patience long enough that only the estimate decides
-  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 500, warm: 2, demand: () => 3, patienceMs: 60_000 }, 300));
+  let demand = 3;
+  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 500, warm: 2, demand: () => demand }, 300));
   t.after(async () => { conns.destroy(); await srv.close(); });
   const now = performance.now();
   for (let i = 0; i < 300; i++) conns.acquire(now);
@@ -94,12 +94,35 @@ test('growth follows the demand: a backlog on a fast server is drained by the co
   assert.deepEqual(o.failures, []);
   assert.equal(srv.counts.requests, 300);
   assert.ok(srv.counts.connections <= 3, `connections ${srv.counts.connections}`);
-  // without patience left, a backlog grows the set whatever the estimate
-  const o2 = owner();
-  const conns2 = (o2.set = new ConnectionSet(o2, { host: '127.0.0.1', port, maxConnections: 500, warm: 2, demand: () => 1, patienceMs: 0 }, 300));
-  t.after(() => conns2.destroy());
-  const before = srv.counts.connections;
-  for (let i = 0; i < 300; i++) conns2.acquire(performance.now() - 1);
-  await until(o2, 300);
-  assert.ok(srv.counts.connections - before > 2, `connections ${srv.counts.connections - before}`);
+  assert.ok(conns.peak <= 3, `peak ${conns.peak}`);
+  // the load needs more (a slower server, a higher rate): the set grows to the new demand, and no further
+  demand = 40;
+  for (let i = 0; i < 300; i++) conns.acquire(performance.now());
+  await until(o, 600);
+  assert.ok(conns.peak > 3 && conns.peak <= 40, `peak ${conns.peak}`);
+});
+
+test('connections beyond the demand stay idle: a backlog uses at most as many as the demand allows', async (t) => {
+  // 60 connections opened by a burst on a slow server, then the demand falls to 4: a second burst is carried
+  // by 4 connections at a time (the server sees at most 4 requests at once), the rest stay idle
+  const srv = await startTestServer({ latencyMs: 30 });
+  const o = owner();
+  const port = Number(new URL(srv.url).port);
+  let demand = 60;
+  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 500, warm: 4, demand: () => demand }, 200));
+  t.after(async () => { conns.destroy(); await srv.close(); });
+  for (let i = 0; i < 60; i++) conns.acquire(performance.now());
+  await until(o, 60);
+  assert.ok(conns.connections > 4, `connections ${conns.connections}`);
+  demand = 4;
+  let busy = 0;
+  let most = 0;
+  const start = o.start.bind(o);
+  o.start = (c, intended) => { busy++; most = Math.max(most, busy); start(c, intended); };
+  const answered = o.answered.bind(o);
+  o.answered = (c) => { busy--; answered(c); };
+  for (let i = 0; i < 40; i++) conns.acquire(performance.now());
+  await until(o, 100);
+  assert.deepEqual(o.failures, []);
+  assert.equal(most, 4);
 });

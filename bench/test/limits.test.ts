@@ -37,6 +37,8 @@ test('every bound in profile.schema.json is the code\'s constant, and nothing el
     [`${stage}/rampTo/maximum`, limits.MAX_RATE],
     [`${stage}/maxInFlight/minimum`, 1],
     [`${stage}/maxInFlight/maximum`, limits.MAX_IN_FLIGHT],
+    [`${stage}/maxConnections/minimum`, 1],
+    [`${stage}/maxConnections/maximum`, limits.MAX_CONNECTIONS],
     [`${req}/properties/minimum`, 1],
     [`${req}/properties/maximum`, limits.MAX_PROPERTIES],
     [`${req}/properties/minItems`, 1],
@@ -63,9 +65,12 @@ test('every bound in profile.schema.json is the code\'s constant, and nothing el
   assert.match(JSON.stringify(schema), /at most 10m/);
 });
 
-test('the default in-flight cap is one second of arrivals at the peak rate, within 100..1000', () => {
+test('the default in-flight cap is one second of arrivals at the peak rate, at least 100; connections at most 1000 of it', () => {
   assert.equal(limits.defaultMaxInFlight(10), 100);
   assert.equal(limits.defaultMaxInFlight(450.5), 451);
-  assert.equal(limits.defaultMaxInFlight(1e6), 1000);
-  assert.ok(limits.defaultMaxInFlight(1e6) <= limits.MAX_IN_FLIGHT);
+  assert.equal(limits.defaultMaxInFlight(48_000), 48_000);
+  assert.equal(limits.defaultMaxInFlight(limits.MAX_RATE), limits.MAX_IN_FLIGHT);
+  assert.equal(limits.defaultMaxConnections(100), 100);
+  assert.equal(limits.defaultMaxConnections(48_000), limits.DEFAULT_OPEN_CONNECTIONS);
+  assert.ok(limits.DEFAULT_OPEN_CONNECTIONS <= limits.MAX_CONNECTIONS);
 });

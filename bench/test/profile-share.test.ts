@@ -14,20 +14,20 @@ const COUNTS = [1, 2, 3, 4, 5, 7, 8, 12, 16, 64];
 const extra: StageSpec[] = [
   { name: 'closed-ramp-up', durationMs: 10_000, model: 'closed', connections: 5, rampTo: 403, thresholds: [] },
   { name: 'closed-ramp-down', durationMs: 10_000, model: 'closed', connections: 400, rampTo: 1, thresholds: [] },
-  { name: 'open-ramp-up', durationMs: 7_500, model: 'open', rate: 3.5, rampTo: 777.7, maxInFlight: 100, thresholds: [] },
-  { name: 'open-ramp-to-zero', durationMs: 4_000, model: 'open', rate: 250, rampTo: 0, maxInFlight: 37, thresholds: [] },
-  { name: 'open-slow', durationMs: 9_000, model: 'open', rate: 0.7, maxInFlight: 3, thresholds: [] },
+  { name: 'open-ramp-up', durationMs: 7_500, model: 'open', rate: 3.5, rampTo: 777.7, maxInFlight: 100, maxConnections: 100, thresholds: [] },
+  { name: 'open-ramp-to-zero', durationMs: 4_000, model: 'open', rate: 250, rampTo: 0, maxInFlight: 37, maxConnections: 11, thresholds: [] },
+  { name: 'open-slow', durationMs: 9_000, model: 'open', rate: 0.7, maxInFlight: 3, maxConnections: 3, thresholds: [] },
 ];
 
 function stages(): StageSpec[] {
   return [...shippedProfileNames().flatMap((n) => loadProfile(n).profile.stages), ...extra];
 }
 
-test('integer shares sum exactly to every stage\'s connections, rampTo and maxInFlight', () => {
+test('integer shares sum exactly to every stage\'s connections, rampTo, maxInFlight and maxConnections', () => {
   for (const spec of stages()) {
     for (const count of COUNTS) {
       const shares = Array.from({ length: count }, (_, index) => stageShare(spec, { index, count }));
-      const sum = (k: 'connections' | 'rampTo' | 'maxInFlight') => shares.reduce((a, s) => a + (s[k] ?? 0), 0);
+      const sum = (k: 'connections' | 'rampTo' | 'maxInFlight' | 'maxConnections') => shares.reduce((a, s) => a + (s[k] ?? 0), 0);
       if (spec.model === 'closed') {
         assert.equal(sum('connections'), spec.connections, `${spec.name} over ${count}`);
         if (spec.rampTo !== undefined) assert.equal(sum('rampTo'), spec.rampTo, `${spec.name} rampTo over ${count}`);
@@ -37,6 +37,8 @@ test('integer shares sum exactly to every stage\'s connections, rampTo and maxIn
         // every worker keeps at least one slot, so the parts sum exactly while there are enough to go round
         if (count <= spec.maxInFlight!) assert.equal(sum('maxInFlight'), spec.maxInFlight, `${spec.name} maxInFlight over ${count}`);
         assert.ok(shares.every((s) => s.maxInFlight! >= 1));
+        if (count <= spec.maxConnections!) assert.equal(sum('maxConnections'), spec.maxConnections, `${spec.name} maxConnections over ${count}`);
+        assert.ok(shares.every((s) => s.maxConnections! >= 1));
         assert.ok(Math.abs(shares.reduce((a, s) => a + s.rate!, 0) - spec.rate!) < 1e-3 * count);
       }
     }

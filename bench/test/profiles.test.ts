@@ -36,7 +36,7 @@ test('a valid profile becomes typed stages with models, defaults and parsed dura
   assert.equal(p.abortOnFail, false);
   assert.deepEqual(p.stages[0], { name: 'a', durationMs: 2000, model: 'closed', connections: 10, rampTo: 20, thresholds: [] });
   assert.deepEqual(p.stages[1], {
-    name: 'stage-2', durationMs: 500, model: 'open', rate: 100, maxInFlight: 100,
+    name: 'stage-2', durationMs: 500, model: 'open', rate: 100, maxInFlight: 100, maxConnections: 100,
     thresholds: [{ expr: 'dropped == 0', metric: { kind: 'count', key: 'dropped' }, op: '==', value: 0 }],
   });
   // thresholds are parsed once, here: the run judges these objects
@@ -59,7 +59,7 @@ test('every problem is reported at once, each with its path', () => {
         { duration: 'soon', rate: -3 },
         { duration: '1s', connections: 2, rate: 5 },
         { name: 'ok', duration: '0s', connections: 1.5 },
-        { duration: '1s', connections: 3, maxInFlight: 10, thresholds: ['p99 <'] },
+        { duration: '1s', connections: 3, maxInFlight: 10, maxConnections: 4, thresholds: ['p99 <'] },
         'nope',
       ],
     },
@@ -84,6 +84,7 @@ test('every problem is reported at once, each with its path', () => {
     'stages[4].duration: must be > 0',
     'stages[4].connections: must be a whole number',
     'stages[5].maxInFlight: applies to open-model',
+    'stages[5].maxConnections: applies to open-model',
     'stages[5].thresholds[0]: ',
     'stages[6]: must be an object',
   ];

@@ -57,6 +57,7 @@ export const RUN_FLAGS = {
   connections: { type: 'string', arg: 'N', help: 'every stage becomes closed-model with N connections (ramps removed)' },
   rate: { type: 'string', arg: 'R', help: 'every stage becomes open-model at R req/s (ramps removed, maxInFlight kept)' },
   'max-in-flight': { type: 'string', arg: 'N', help: 'maxInFlight of every open-model stage' },
+  'max-connections': { type: 'string', arg: 'N', help: 'maxConnections of every open-model stage' },
   ceiling: { type: 'string', arg: 'R', help: 'breakpoint profiles: the rate to climb to (steps above it dropped, steps x1.5 added up to it)' },
   timeout: { type: 'string', arg: 'D', help: 'per-request timeout (request.timeout, default 10s)' },
   seed: { type: 'string', arg: 'N', help: 'seed for request bodies (request.seed)' },
@@ -120,6 +121,7 @@ export function parseRunArgs(argv: string[]): { args: RunArgs; errors: string[] 
     timeout: dur('timeout', v.timeout),
     connections: int('connections', v.connections, 1, MAX_CONNECTIONS),
     maxInFlight: int('max-in-flight', v['max-in-flight'], 1, MAX_IN_FLIGHT),
+    maxConnections: int('max-connections', v['max-connections'], 1, MAX_CONNECTIONS),
     seed: int('seed', v.seed, 0, MAX_UINT32),
   };
   if (v.rate !== undefined) {

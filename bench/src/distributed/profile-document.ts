@@ -37,6 +37,7 @@ export function profileDocument(p: Profile): ProfileDocument {
       else out.rate = s.rate;
       if (s.rampTo !== undefined) out.rampTo = s.rampTo;
       if (s.model === 'open' && s.maxInFlight !== undefined) out.maxInFlight = s.maxInFlight;
+      if (s.model === 'open' && s.maxConnections !== undefined) out.maxConnections = s.maxConnections;
       out.thresholds = s.thresholds.map((t) => t.expr);
       return out;
     }),

@@ -14,6 +14,7 @@ export interface StageShare {
   /** which global arrivals are this worker's */
   arrivals?: string;
   maxInFlight?: number;
+  maxConnections?: number;
 }
 
 export function stageShare(spec: StageSpec, seg: Segment): StageShare {
@@ -26,6 +27,7 @@ export function stageShare(spec: StageSpec, seg: Segment): StageShare {
   if (spec.rampTo !== undefined) out.rampTo = round3(spec.rampTo / seg.count);
   // the open executor keeps at least one slot per worker
   if (spec.maxInFlight !== undefined) out.maxInFlight = Math.max(1, shareOf(spec.maxInFlight, seg));
+  if (spec.maxConnections !== undefined) out.maxConnections = Math.max(1, shareOf(spec.maxConnections, seg));
   return out;
 }
 

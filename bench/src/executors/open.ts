@@ -26,7 +26,7 @@ import { StageRecorder, type RequestEvidence } from '../metrics/stage-recorder';
 import { GeneratorWatch } from '../metrics/generator-watch';
 import { twirpCodeOf } from '../metrics/twirp-code';
 import { RequestBuilder, sampledAt, traceIdAt } from '../request-builder';
-import { defaultMaxInFlight } from '../profiles/limits';
+import { defaultMaxConnections, defaultMaxInFlight } from '../profiles/limits';
 import { checkSegment, ownedBefore, shareOf } from '../segment';
 import { beat, type StageContext } from './stage-context';
 import { ArrivalSchedule } from './arrival-schedule';
@@ -39,6 +39,14 @@ const MAX_BATCH = 2_000;
  * too (one comparison when nothing expired), so at load timeouts are found at once without extra wake-ups.
  */
 const SWEEP_MS = 50;
+/** A request on the wire this long (and 4x the usual hold) means the server stalls (ms). */
+const STALL_MS = 50;
+/** Connections beyond Little's law's estimate, for the estimate's noise and short bursts. */
+const MARGIN_CONNECTIONS = 8;
+/** A hold beyond this many times the shortest recent one is queueing at the server, not work (see demand()). */
+const QUEUEING_FACTOR = 10;
+/** The shortest hold is taken over the last one to two of these windows (ms). */
+const HOLD_WINDOW_MS = 500;
 
 /** Evidence for one request read from its bytes, made only when the request is kept as one of the worst. */
 class RequestBytes implements RequestEvidence {
@@ -67,6 +75,10 @@ class OpenStageRun implements ConnectionOwner {
   rateNow: () => number = () => 0;
   /** moving average of how long a request holds its connection (ms, write to answer) */
   private holdMs = 1;
+  /** shortest hold in this window and the one before (ms): the server's time for a request it does not queue */
+  private holdMinNow = Number.POSITIVE_INFINITY;
+  private holdMinBefore = Number.POSITIVE_INFINITY;
+  private holdWindowEnds = 0;
 
   constructor(
     readonly rec: StageRecorder,
@@ -75,23 +87,31 @@ class OpenStageRun implements ConnectionOwner {
     private readonly start0: number,
     private readonly timeoutMs: number,
     private readonly maxInFlight: number,
+    maxConnections: number,
     endpoint: { host: string; port: number; tls: boolean },
   ) {
     this.conns = new ConnectionSet(this, {
-      ...endpoint, maxConnections: maxInFlight,
+      ...endpoint, maxConnections,
       demand: () => this.demand(),
     }, maxInFlight);
   }
 
   /**
-   * Connections the load needs: Little's law with room to spare (twice what the target rate keeps busy at the
-   * recent hold time), or no limit once the oldest request on the wire has been held well beyond that (the
-   * server slowed down or stalls: arrivals must still reach it on schedule, on connections of their own).
+   * Connections the load needs: Little's law (target rate x how long a request holds a connection) plus a fixed
+   * margin. The margin is added, not multiplied: near the server's capacity the hold time grows with the number
+   * of connections (they queue at the server), and demand = k x rate x hold(connections) with k > 1 has no fixed
+   * point once the rate passes 1/k of the capacity: connections would grow until the cap. While the oldest request
+   * on the wire has been held far longer than usual (the server stalls), its age is the hold time: arrivals keep
+   * reaching the server on connections of their own, as many as the stall's length at the target rate.
    */
   private demand(): number {
     const h = this.head;
-    if (h !== null && h.connected && performance.now() - h.sentAt > Math.max(1, 4 * this.holdMs)) return Number.POSITIVE_INFINITY;
-    return 2 * this.rateNow() * this.holdMs / 1000;
+    if (h !== null && h.connected) {
+      const age = performance.now() - h.sentAt;
+      if (age > Math.max(STALL_MS, 4 * this.holdMs)) return this.rateNow() * age / 1000 + MARGIN_CONNECTIONS;
+    }
+    const hold = Math.min(this.holdMs, QUEUEING_FACTOR * Math.min(this.holdMinNow, this.holdMinBefore));
+    return this.rateNow() * hold / 1000 + MARGIN_CONNECTIONS;
   }
 
   /** An arrival is due (intended at `intended`, performance.now() ms). */
@@ -134,7 +154,13 @@ class OpenStageRun implements ConnectionOwner {
     this.ev.buf = c.req;
     this.ev.at = this.builder.lastTraceOffset;
     this.rec.onResponse(status, code, p.bytes, (now - c.intended) * 1000, (now - c.sentAt) * 1000, c.intended - this.start0, this.ev);
-    this.holdMs += (now - c.sentAt - this.holdMs) * 0.05;
+    const held = now - c.sentAt;
+    this.holdMs += (held - this.holdMs) * 0.05;
+    if (now >= this.holdWindowEnds) {
+      this.holdMinBefore = this.holdMinNow;
+      this.holdMinNow = held;
+      this.holdWindowEnds = now + HOLD_WINDOW_MS;
+    } else if (held < this.holdMinNow) this.holdMinNow = held;
     const keep = p.keepAlive;
     this.end(c);
     if (keep) this.conns.release(c);
@@ -233,6 +259,7 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
   // holds its integer share of the in-flight cap (at least one, or it could send nothing it owns)
   const segment = checkSegment(ctx.segment);
   const maxInFlight = Math.max(1, shareOf(totalInFlight, segment));
+  const maxConnections = Math.min(maxInFlight, Math.max(1, shareOf(stage.maxConnections ?? defaultMaxConnections(totalInFlight), segment)));
 
   const base = new URL(ctx.target);
   const builder = new RequestBuilder(ctx.request, { runId: ctx.runId, stage: stage.name, segment });
@@ -323,7 +350,7 @@ export async function runOpenStage(stage: StageSpec, ctx: StageContext): Promise
   const watch = new GeneratorWatch();
   start = performance.now();
   const rec = new StageRecorder({ name: stage.name, model: 'open', index: ctx.stage.index, startedAt: start });
-  run = new OpenStageRun(rec, builder, base.host, start, ctx.request.timeoutMs, maxInFlight,
+  run = new OpenStageRun(rec, builder, base.host, start, ctx.request.timeoutMs, maxInFlight, maxConnections,
     { host: hostname, port, tls: base.protocol === 'https:' });
   // answers free connections between timer wake-ups: start what fell due right then (one clock read each)
   run.rateNow = () => schedule.rateAt(performance.now() - start) / segment.count;

@@ -216,7 +216,7 @@ function formatStage(st: StageResult, i: number, n: number, thresholds: Threshol
   const spec = profile?.stages.find((s) => s.name === st.name || st.name.endsWith(`/${s.name}`));
   let shape = st.model;
   if (spec?.model === 'closed') shape += `, ${spec.connections}${spec.rampTo !== undefined ? `->${spec.rampTo}` : ''} connections`;
-  if (spec?.model === 'open') shape += `, ${spec.rate}${spec.rampTo !== undefined ? `->${spec.rampTo}` : ''} req/s, max ${spec.maxInFlight} in flight`;
+  if (spec?.model === 'open') shape += `, ${spec.rate}${spec.rampTo !== undefined ? `->${spec.rampTo}` : ''} req/s, max ${spec.maxInFlight} in flight on ${spec.maxConnections ?? spec.maxInFlight} connections`;
   const lines = [`Stage ${i + 1}/${n} ${st.name} (${shape}, ${formatDuration(st.duration_ms)})`];
   const row = (label: string, l: LatencySummary) =>
     `  ${label.padEnd(10)}` + [l.p50, l.p90, l.p99, l.p999, l.max, l.mean].map((v) => fmtMs(v).padStart(10)).join('');

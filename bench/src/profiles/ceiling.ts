@@ -2,7 +2,7 @@
 // top step is below R, steps are added (each x1.5 of the one before, the last exactly R) with the top step's
 // duration, thresholds and in-flight cap, so "no limit found below R req/s" means what it says.
 import type { Profile, StageSpec } from '../types';
-import { defaultMaxInFlight } from './limits';
+import { defaultMaxConnections, defaultMaxInFlight } from './limits';
 
 export class CeilingError extends Error {
   readonly code = 'BENCH_CEILING_INVALID';
@@ -39,7 +39,9 @@ export function withCeiling(profile: Profile, ceiling: number): Profile {
     let name = `rate-${rate}`;
     while (names.has(name)) name += '+';
     names.add(name);
-    const step: StageSpec = { ...top, name, rate, thresholds: [...top.thresholds], maxInFlight: Math.max(top.maxInFlight ?? 0, defaultMaxInFlight(rate)) };
+    const maxInFlight = Math.max(top.maxInFlight ?? 0, defaultMaxInFlight(rate));
+    const maxConnections = Math.max(top.maxConnections ?? 0, defaultMaxConnections(maxInFlight));
+    const step: StageSpec = { ...top, name, rate, thresholds: [...top.thresholds], maxInFlight, maxConnections };
     delete step.rampTo;
     out.push(step);
   }

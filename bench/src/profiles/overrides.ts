@@ -1,7 +1,7 @@
 // Command-line overrides, applied to the profile document before validation so an override that makes the
 // profile invalid is reported exactly like a bad file (with its path). The rules, also in `--help`:
 //   --duration D     every stage lasts D
-//   --connections N  every stage becomes closed-model with N connections (rampTo and maxInFlight removed)
+//   --connections N  every stage becomes closed-model with N connections (rampTo, maxInFlight, maxConnections removed)
 //   --rate R         every stage becomes open-model at R req/s (rampTo removed, maxInFlight kept)
 //   --seed, --timeout, --invalid-share, --content-type  set request.seed / timeout / invalidShare / contentType
 //   --set PATH=VALUE any single field, e.g. --set stages[1].rampTo=800 or --set request.sections=10 (VALUE is YAML)
@@ -12,6 +12,7 @@ export interface ProfileOverrides {
   connections?: number;
   rate?: number;
   maxInFlight?: number;
+  maxConnections?: number;
   seed?: number;
   timeout?: string;
   invalidShare?: number;
@@ -34,6 +35,7 @@ export function applyOverrides(doc: unknown, o: ProfileOverrides): { doc: unknow
       delete s.rate;
       delete s.rampTo;
       delete s.maxInFlight;
+      delete s.maxConnections;
     }
     if (o.rate !== undefined) {
       s.rate = o.rate;
@@ -41,6 +43,7 @@ export function applyOverrides(doc: unknown, o: ProfileOverrides): { doc: unknow
       delete s.rampTo;
     }
     if (o.maxInFlight !== undefined && s.connections === undefined) s.maxInFlight = o.maxInFlight;
+    if (o.maxConnections !== undefined && s.connections === undefined) s.maxConnections = o.maxConnections;
   }
   const req = (out.request && typeof out.request === 'object' ? out.request : (out.request = {})) as Record<string, unknown>;
   if (o.seed !== undefined) req.seed = o.seed;

@@ -9,7 +9,7 @@ import type { Model, Profile, RequestSpec, StageSpec, Threshold } from '../types
 import schema from '../../profiles/profile.schema.json';
 import { parseThreshold } from '../metrics/thresholds';
 import { describe, parseDuration } from './duration';
-import { DEFAULT_TRACE_SAMPLE_RATE, MAX_CONNECTIONS, MAX_STAGE_MS, MAX_TIMEOUT_MS, defaultMaxInFlight } from './limits';
+import { DEFAULT_TRACE_SAMPLE_RATE, MAX_CONNECTIONS, MAX_STAGE_MS, MAX_TIMEOUT_MS, defaultMaxConnections, defaultMaxInFlight } from './limits';
 
 /**
  * What a profile sends when it says nothing: the seed's property `news`, which a service on its defaults accepts
@@ -171,6 +171,9 @@ export function validateProfile(doc: unknown, fallbackName: string): { profile: 
     if (model === 'closed' && s.maxInFlight !== undefined) {
       err(`${p}.maxInFlight`, 'applies to open-model (rate) stages only; a closed stage has exactly `connections` in flight');
     }
+    if (model === 'closed' && s.maxConnections !== undefined) {
+      err(`${p}.maxConnections`, 'applies to open-model (rate) stages only; a closed stage sets `connections`');
+    }
     const ts = thresholds(s.thresholds, `${p}.thresholds`);
     if (ms === undefined) return undefined;
     const spec: StageSpec = { name: typeof s.name === 'string' ? s.name : `stage-${i + 1}`, durationMs: ms, model, thresholds: ts };
@@ -178,6 +181,7 @@ export function validateProfile(doc: unknown, fallbackName: string): { profile: 
     else {
       spec.rate = s.rate as number;
       spec.maxInFlight = (s.maxInFlight as number | undefined) ?? defaultMaxInFlight(Math.max(spec.rate, (s.rampTo as number | undefined) ?? 0));
+      spec.maxConnections = (s.maxConnections as number | undefined) ?? defaultMaxConnections(spec.maxInFlight);
     }
     if (s.rampTo !== undefined) spec.rampTo = s.rampTo as number;
     return spec;
