@@ -9,6 +9,7 @@
 //   connections, as any stage after the first of a run has them).
 import { runClosedStage } from '../src/executors/closed';
 import { runOpenStage } from '../src/executors/open';
+import { ConnectionCarry } from '../src/executors/connection-set';
 import type { StageSpec } from '../src/types';
 import type { StageContext } from '../src/executors/stage-context';
 import { argValue, defaultRequest } from './perf-support';
@@ -27,8 +28,9 @@ async function main(): Promise<void> {
     ? { name: 'bench', model, durationMs, connections: argValue('connections', 100), thresholds: [] }
     : { name: 'bench', model, durationMs, rate: argValue('rate', 1000), thresholds: [],
         ...(arg('max-in-flight') ? { maxInFlight: argValue('max-in-flight', 1000) } : {}) };
+  // the warm-up's connections carry on into the stage, as in a run (connection-set.ts)
   const ctx: StageContext = {
-    target, request: defaultRequest, runId: 'perf', signal: new AbortController().signal,
+    target, request: defaultRequest, runId: 'perf', signal: new AbortController().signal, carry: new ConnectionCarry(),
     stage: { index: 0, name: 'bench', model, durationMs }, onTick: () => {},
   };
   const settle = process.argv.includes('--settle') ? argValue('settle', 3) : 0;
@@ -42,6 +44,7 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const result = model === 'closed' ? await runClosedStage(stage, ctx) : await runOpenStage(stage, ctx);
   const cpu = process.cpuUsage(cpu0);
+  ctx.carry!.close();
   // the stage's own CPU (user + system, all threads), start-up and warm-up excluded
   process.stdout.write(`${JSON.stringify({ ...result, cpu_s: (cpu.user + cpu.system) / 1e6, cpu_user_s: cpu.user / 1e6 })}\n`);
 }

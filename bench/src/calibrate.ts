@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import readline from 'node:readline';
 import { runClosedStage } from './executors/closed';
 import { runOpenStage } from './executors/open';
+import { ConnectionCarry } from './executors/connection-set';
 import type { StageContext } from './executors/stage-context';
 import type { GeneratorStats } from './metrics/generator-watch';
 import type { RequestSpec, StageResult, StageSpec } from './types';
@@ -104,8 +105,10 @@ export function isHeld(r: StageResult, p99FloorMs: number): boolean {
 export async function calibrate(o: CalibrateOptions): Promise<Calibration> {
   const { url, child } = await startTarget();
   const signal = o.signal ?? new AbortController().signal;
+  // the probes of the open model run on one set of connections, as a run's stages do
+  const carry = new ConnectionCarry();
   const ctxFor = (s: StageSpec, index: number): StageContext => ({
-    target: url, request: REQUEST, runId: 'calibrate', signal, onTick: () => {},
+    target: url, request: REQUEST, runId: 'calibrate', signal, onTick: () => {}, carry,
     stage: { index, name: s.name, model: s.model, durationMs: s.durationMs },
   });
   const probes: Probe[] = [];
@@ -151,6 +154,7 @@ export async function calibrate(o: CalibrateOptions): Promise<Calibration> {
       closed_capacity: c.achieved, connections: o.connections, open_capacity: lo, p99_floor_ms: o.p99FloorMs, probe_ms: o.probeMs, probes,
     };
   } finally {
+    carry.close();
     await stop(child);
   }
 }

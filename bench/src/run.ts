@@ -22,6 +22,7 @@ import { StageTimeline } from './metrics/stage-timeline';
 import { kibanaTraceUrl } from './outputs/console';
 import { runClosedStage } from './executors/closed';
 import { runOpenStage } from './executors/open';
+import { ConnectionCarry } from './executors/connection-set';
 import { processWarmedUp, runWarmup, warmupStage, type WarmupSummary } from './warmup';
 
 export type StageExecutor = (stage: StageSpec, ctx: StageContext) => Promise<StageResult>;
@@ -159,6 +160,8 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
 
   const memory = new MemorySampler();
   let warmup: WarmupSummary | undefined;
+  // open-model connections live from the warm-up to the last stage, as a user's clients would
+  const carry = new ConnectionCarry();
   try {
     const executors = opts.executors ?? DEFAULT_EXECUTORS;
     const first = profile.stages[0];
@@ -177,7 +180,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
         let result: StageResult | undefined;
         warmup = await runWarmup(spec, {
           target: opts.target, request: profile.request, runId: opts.runId, stage: info,
-          signal: opts.signal ?? new AbortController().signal, onTick: () => {},
+          signal: opts.signal ?? new AbortController().signal, onTick: () => {}, carry,
         }, async (s, c) => (result = await execute(s, c)));
         if (result) await observer.afterStage(result);
         outputs.add({ type: 'warmup', at: Date.now(), stage: info, warmup });
@@ -208,7 +211,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
       const timeline = new StageTimeline();
       let stageRun: Awaited<ReturnType<typeof runStage>>;
       try {
-        stageRun = await runStage(executors, spec, info, { ...opts, signal: stopSignal }, stageTs, timeline);
+        stageRun = await runStage(executors, spec, info, { ...opts, signal: stopSignal }, stageTs, carry, timeline);
       } finally {
         currentStage = null;
         await observer.stopDuring();
@@ -268,6 +271,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
     log({ err: error }, 'run failed');
   }
   if (serviceGone !== undefined) error ??= serviceGone;
+  carry.close();
   stop.abort();
 
   // The commonest way to benchmark nothing: the target rejects the profile's properties (the pageview service
@@ -319,7 +323,7 @@ export async function runProfile(opts: RunOptions): Promise<RunSummary> {
 
 async function runStage(
   executors: Executors, spec: StageSpec, info: StageInfo, opts: RunOptions, thresholds: Threshold[],
-  timeline?: StageTimeline,
+  carry: ConnectionCarry, timeline?: StageTimeline,
 ): Promise<{ result: StageResult; endedEarlyBy?: string }> {
   const ac = new AbortController();
   const onRunAbort = () => ac.abort();
@@ -333,6 +337,7 @@ async function runStage(
     runId: opts.runId,
     stage: info,
     signal: ac.signal,
+    carry,
     onInterval: (interval) => {
       timeline?.add(interval);
       opts.outputs.add({ type: 'interval', at: Date.now(), stage: info, interval });

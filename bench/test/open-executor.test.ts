@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runOpenStage } from '../src/executors/open';
+import { ConnectionCarry } from '../src/executors/connection-set';
 import { runClosedStage } from '../src/executors/closed';
 import { ArrivalSchedule } from '../src/executors/arrival-schedule';
 import type { StageContext } from '../src/executors/stage-context';
@@ -260,4 +261,40 @@ test('coordinated omission: a server stalling 300 ms every 2 s at 50 req/s gives
   assert.ok(r.latency_ms.p50 < 20, `p50 ${r.latency_ms.p50}`);
   // service time (from the write) shows the same waits: the schedule, not the server, decided when they started
   assert.ok(r.service_time_ms!.p99 >= 250, `service p99 ${r.service_time_ms!.p99}`);
+});
+
+test('stages of one run share their connections: the next stage starts on those the last one left open', async (t) => {
+  const srv = await startTestServer({ latencyMs: 20 });
+  const carry = new ConnectionCarry();
+  t.after(async () => { carry.close(); await srv.close(); });
+  // 200 req/s x 20 ms: a few connections carry the load
+  const first = stage({ name: 'first', rate: 200, durationMs: 1000 });
+  const a = await runOpenStage(first, ctx(srv.url, first, { carry }));
+  assert.equal(a.counts.ok, 200);
+  const opened = srv.counts.connections;
+  assert.ok(opened >= 1);
+  const second = stage({ name: 'second', rate: 200, durationMs: 1000 });
+  const b = await runOpenStage(second, ctx(srv.url, second, { carry }));
+  assert.equal(b.counts.ok, 200);
+  assert.equal(b.counts.errors, 0);
+  // the same load on the same connections: the server saw no new ones (a stage of its own opens them all again)
+  assert.equal(srv.counts.connections, opened, `${opened} opened by the first stage, ${srv.counts.connections} in all`);
+  const alone = stage({ name: 'alone', rate: 200, durationMs: 1000 });
+  await runOpenStage(alone, ctx(srv.url, alone));
+  assert.ok(srv.counts.connections > opened, 'without a carry a stage opens its own');
+});
+
+test('a carried connection idle too long is closed, not reused (the server may be closing it just then)', async (t) => {
+  const srv = await startTestServer({ latencyMs: 0 });
+  const carry = new ConnectionCarry();
+  t.after(async () => { carry.close(); await srv.close(); });
+  const s = stage({ name: 'before', rate: 50, durationMs: 500 });
+  await runOpenStage(s, ctx(srv.url, s, { carry }));
+  const opened = srv.counts.connections;
+  // idle past the carry's limit (2 s) between the stages
+  await new Promise((r) => setTimeout(r, 2_300));
+  const next = stage({ name: 'after', rate: 50, durationMs: 500 });
+  const r = await runOpenStage(next, ctx(srv.url, next, { carry }));
+  assert.equal(r.counts.errors, 0);
+  assert.ok(srv.counts.connections > opened, `no new connection after the idle gap (${opened} before, ${srv.counts.connections} after)`);
 });

@@ -14,6 +14,7 @@ import type { Profile, StageResult, StageSpec } from '../types';
 import type { StageContext } from '../executors/stage-context';
 import { runClosedStage } from '../executors/closed';
 import { runOpenStage } from '../executors/open';
+import { ConnectionCarry } from '../executors/connection-set';
 import { encodeInterval } from '../metrics/interval';
 import { validateProfile } from '../profiles/validate';
 import { DEFAULT_WARMUP_MS, MAX_WARMUP_MS, runWarmup, warmupStage, type WarmupSummary } from '../warmup';
@@ -107,12 +108,15 @@ export async function runWorker(o: WorkerOptions): Promise<{ ok: true } | { ok: 
     /** stages are run one after another, in the order the coordinator asks for them */
     let queue: Promise<void> = Promise.resolve();
     const aborted = new Set<number>();
+    // open-model connections from the warm-up to the last stage (connection-set.ts)
+    const carry = new ConnectionCarry();
 
     const finish = (r: { ok: true } | { ok: false; error: string }) => {
       if (finished) return;
       finished = true;
       clearTimeout(idle);
       current?.ac.abort();
+      carry.close();
       o.signal?.removeEventListener('abort', onSignal);
       if (r.ok) ws.close(1000, 'done');
       else ws.terminate();
@@ -157,6 +161,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ ok: true } | { ok: 
           stage: { index, name: spec.name, model: spec.model, durationMs: spec.durationMs },
           signal: ac.signal,
           segment,
+          carry,
           onInterval: (iv) => {
             intervals++;
             send({ type: 'interval', interval: encodeInterval(iv) });
@@ -214,7 +219,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ ok: true } | { ok: 
               warmup = await runWarmup(spec, {
                 target, request: profile.request, runId, segment,
                 stage: { index: -1, name: spec.name, model: spec.model, durationMs: spec.durationMs },
-                signal: ac.signal, onTick: () => {},
+                signal: ac.signal, onTick: () => {}, carry,
               }, spec.model === 'closed' ? executors.closed : executors.open);
             } catch (e) {
               log({ err: (e as Error).message }, 'warm-up failed; the first stage starts cold');

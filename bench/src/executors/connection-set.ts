@@ -63,6 +63,8 @@ export class Connection implements ResponseHandler {
   closed = false;
   /** counts against the set's cap on connections carrying a request */
   counted = false;
+  /** when it last became idle (performance.now() ms) */
+  idleSince = 0;
   /** the stage's in-flight list (ordered by intended start) */
   prev: Connection | null = null;
   next: Connection | null = null;
@@ -151,18 +153,21 @@ export class ConnectionSet {
   private growImmediate: NodeJS.Immediate | null = null;
   /** most connections open at once (a gauge for the stage's result) */
   private peakOpen = 0;
-  private readonly maxOpening: number;
-  private readonly warm: number;
+  private maxOpening: number;
+  private warm: number;
   private growTimer: NodeJS.Timeout | null = null;
   private destroyed = false;
   /** one read buffer for every connection: a read is parsed before the next one lands */
   private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
   // FIFO of intended start times of arrivals waiting for a connection (a ring, never larger than its capacity)
-  private readonly ring: Float64Array;
+  private ring: Float64Array;
   private head = 0;
   private size = 0;
 
-  constructor(private readonly owner: ConnectionOwner, private readonly opts: ConnectionSetOptions, queueCapacity: number) {
+  /** how long requests hold a connection (it carries on with the connections to the next stage) */
+  readonly hold = new HoldEstimate();
+
+  constructor(private owner: ConnectionOwner, private opts: ConnectionSetOptions, queueCapacity: number) {
     this.maxOpening = opts.maxOpening ?? 16;
     this.warm = opts.warm ?? 8;
     this.ring = new Float64Array(Math.max(1, queueCapacity));
@@ -221,16 +226,49 @@ export class ConnectionSet {
     this.unmark(c);
     if (this.destroyed || c.closed) return;
     if (this.size > 0 && this.active < this.cap) return this.begin(c, this.dropOldest());
+    c.idleSince = performance.now();
     this.idle.push(c);
     if (this.size > 0) this.scheduleGrowth();
   }
 
+  /**
+   * Between stages: nothing is queued or in flight (the stage ended them); the idle connections stay open for
+   * the next stage (ConnectionCarry), with nobody to tell about them meanwhile.
+   */
+  park(): void {
+    this.owner = PARKED;
+    this.dropAll();
+    this.clearGrowth();
+  }
+
+  /**
+   * The next stage takes the parked set over: its owner, options and queue. Idle connections beyond its cap, or
+   * idle for `maxIdleMs` (a server may close an idle keep-alive connection just as a request is written on it:
+   * Node's own default keepAliveTimeout is 5 s), are closed; the rest carry the first requests at once.
+   */
+  adopt(owner: ConnectionOwner, opts: ConnectionSetOptions, queueCapacity: number, maxIdleMs: number): void {
+    this.owner = owner;
+    this.opts = opts;
+    this.maxOpening = opts.maxOpening ?? 16;
+    this.warm = opts.warm ?? 8;
+    if (this.ring.length !== Math.max(1, queueCapacity)) this.ring = new Float64Array(Math.max(1, queueCapacity));
+    this.cap = opts.demand === undefined ? Number.POSITIVE_INFINITY : this.warm;
+    this.capAt = Number.NEGATIVE_INFINITY;
+    const now = performance.now();
+    const keep: Connection[] = [];
+    for (const c of this.idle) {
+      if (c.closed) continue;
+      if (keep.length < opts.maxConnections && now - c.idleSince <= maxIdleMs) keep.push(c);
+      else c.destroy();
+    }
+    this.idle.length = 0;
+    this.idle.push(...keep);
+    this.peakOpen = this.all.size;
+  }
+
   destroy(): void {
     this.destroyed = true;
-    if (this.growTimer) clearTimeout(this.growTimer);
-    if (this.growImmediate) clearImmediate(this.growImmediate);
-    this.growTimer = null;
-    this.growImmediate = null;
+    this.clearGrowth();
     this.dropAll();
     for (const c of this.all) c.destroy();
     this.all.clear();
@@ -269,6 +307,13 @@ export class ConnectionSet {
       if (this.opening < 0) this.opening = 0;
       this.scheduleGrowth();
     }
+  }
+
+  private clearGrowth(): void {
+    if (this.growTimer) clearTimeout(this.growTimer);
+    if (this.growImmediate) clearImmediate(this.growImmediate);
+    this.growTimer = null;
+    this.growImmediate = null;
   }
 
   private begin(c: Connection, intended: number): void {
@@ -334,5 +379,68 @@ export class ConnectionSet {
       if (!c) return;
       this.begin(c, this.dropOldest());
     }
+  }
+}
+
+/** What a parked set tells nobody: it carries no request, and an idle connection's error belongs to no stage. */
+const PARKED: ConnectionOwner = { start() {}, connected() {}, answered() {}, failed() {}, idleError() {} };
+
+/**
+ * How long a request holds a connection (write to answer, ms): a moving average, and the shortest hold over the
+ * last one to two windows: the server's time for a request it does not queue, which no backlog inflates (a
+ * backlog makes the server queue, but some request still meets it idle).
+ */
+export class HoldEstimate {
+  meanMs = 1;
+  private minNow = Number.POSITIVE_INFINITY;
+  private minBefore = Number.POSITIVE_INFINITY;
+  private windowEnds = 0;
+
+  record(heldMs: number, now: number): void {
+    this.meanMs += (heldMs - this.meanMs) * 0.05;
+    if (now >= this.windowEnds) {
+      this.minBefore = this.minNow;
+      this.minNow = heldMs;
+      this.windowEnds = now + HOLD_WINDOW_MS;
+    } else if (heldMs < this.minNow) this.minNow = heldMs;
+  }
+
+  get minMs(): number {
+    return Math.min(this.minNow, this.minBefore);
+  }
+}
+
+/** The shortest hold is taken over the last one to two of these windows (ms). */
+const HOLD_WINDOW_MS = 500;
+
+/**
+ * The open model's connections from one stage to the next of a run (k6's VUs and wrk's connections live for the
+ * whole test): a stage starts on the connections its predecessor left open, to the same endpoint, instead of
+ * opening them all again while its first arrivals are due. Whoever runs the stages closes it at the end.
+ */
+export class ConnectionCarry {
+  private set: ConnectionSet | null = null;
+  private key = '';
+
+  /** The parked set for `key`, if one was kept (it is the caller's now); a set for another endpoint is closed. */
+  take(key: string): ConnectionSet | null {
+    const s = this.set;
+    this.set = null;
+    if (s !== null && this.key === key) return s;
+    s?.destroy();
+    return null;
+  }
+
+  /** Parks `set` (its stage is over) for the next stage to `key`. */
+  keep(key: string, set: ConnectionSet): void {
+    this.close();
+    set.park();
+    this.set = set;
+    this.key = key;
+  }
+
+  close(): void {
+    this.set?.destroy();
+    this.set = null;
   }
 }

@@ -4,6 +4,7 @@ import type { RequestSpec, StageInfo, StageSnapshot } from '../types';
 import type { Interval } from '../metrics/interval';
 import type { Segment } from '../segment';
 import type { StageRecorder } from '../metrics/stage-recorder';
+import type { ConnectionCarry } from './connection-set';
 
 export interface StageContext {
   /** Base URL of the service, e.g. http://127.0.0.1:8080 (no trailing path). */
@@ -22,6 +23,11 @@ export interface StageContext {
   onInterval?(interval: Interval): void;
   /** This process's part of the load (distributed runs): worker `index` of `count`; default {0, 1}. */
   segment?: Segment;
+  /**
+   * Open model: the connections one stage leaves open for the next of the same run (connection-set.ts); the
+   * run closes it at its end. Absent: a stage opens its own connections and closes them when it ends.
+   */
+  carry?: ConnectionCarry;
 }
 
 /**
