@@ -148,30 +148,29 @@ export class ConnectionSet {
   /** connections carrying a request now */
   private active = 0;
   /** most connections that may carry a request at once (the demand, refreshed on each growth turn) */
-  private cap: number;
+  private cap = Number.POSITIVE_INFINITY;
   private capAt = Number.NEGATIVE_INFINITY;
   private growImmediate: NodeJS.Immediate | null = null;
-  /** most connections open at once (a gauge for the stage's result) */
+  /** most connections open at once since the set was made or adopted */
   private peakOpen = 0;
-  private maxOpening: number;
-  private warm: number;
+  private owner!: ConnectionOwner;
+  private opts!: ConnectionSetOptions;
+  private maxOpening = 16;
+  private warm = 8;
   private growTimer: NodeJS.Timeout | null = null;
   private destroyed = false;
   /** one read buffer for every connection: a read is parsed before the next one lands */
   private readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
   // FIFO of intended start times of arrivals waiting for a connection (a ring, never larger than its capacity)
-  private ring: Float64Array;
+  private ring = new Float64Array(0);
   private head = 0;
   private size = 0;
 
   /** how long requests hold a connection (it carries on with the connections to the next stage) */
   readonly hold = new HoldEstimate();
 
-  constructor(private owner: ConnectionOwner, private opts: ConnectionSetOptions, queueCapacity: number) {
-    this.maxOpening = opts.maxOpening ?? 16;
-    this.warm = opts.warm ?? 8;
-    this.ring = new Float64Array(Math.max(1, queueCapacity));
-    this.cap = opts.demand === undefined ? Number.POSITIVE_INFINITY : this.warm;
+  constructor(owner: ConnectionOwner, opts: ConnectionSetOptions, queueCapacity: number) {
+    this.configure(owner, opts, queueCapacity);
   }
 
   get connections(): number {
@@ -221,12 +220,12 @@ export class ConnectionSet {
     return n;
   }
 
-  /** `c` ended its request well and stays open: give it to the next waiter, or keep it idle. */
-  release(c: Connection): void {
+  /** `c` ended its request well (at `now`) and stays open: give it to the next waiter, or keep it idle. */
+  release(c: Connection, now = performance.now()): void {
     this.unmark(c);
     if (this.destroyed || c.closed) return;
     if (this.size > 0 && this.active < this.cap) return this.begin(c, this.dropOldest());
-    c.idleSince = performance.now();
+    c.idleSince = now;
     this.idle.push(c);
     if (this.size > 0) this.scheduleGrowth();
   }
@@ -247,13 +246,7 @@ export class ConnectionSet {
    * Node's own default keepAliveTimeout is 5 s), are closed; the rest carry the first requests at once.
    */
   adopt(owner: ConnectionOwner, opts: ConnectionSetOptions, queueCapacity: number, maxIdleMs: number): void {
-    this.owner = owner;
-    this.opts = opts;
-    this.maxOpening = opts.maxOpening ?? 16;
-    this.warm = opts.warm ?? 8;
-    if (this.ring.length !== Math.max(1, queueCapacity)) this.ring = new Float64Array(Math.max(1, queueCapacity));
-    this.cap = opts.demand === undefined ? Number.POSITIVE_INFINITY : this.warm;
-    this.capAt = Number.NEGATIVE_INFINITY;
+    this.configure(owner, opts, queueCapacity);
     const now = performance.now();
     const keep: Connection[] = [];
     for (const c of this.idle) {
@@ -309,6 +302,17 @@ export class ConnectionSet {
     }
   }
 
+  /** Owner, options and an empty queue of `queueCapacity`; the cap starts at `warm` until the demand is asked. */
+  private configure(owner: ConnectionOwner, opts: ConnectionSetOptions, queueCapacity: number): void {
+    this.owner = owner;
+    this.opts = opts;
+    this.maxOpening = opts.maxOpening ?? 16;
+    this.warm = opts.warm ?? 8;
+    if (this.ring.length !== Math.max(1, queueCapacity)) this.ring = new Float64Array(Math.max(1, queueCapacity));
+    this.cap = opts.demand === undefined ? Number.POSITIVE_INFINITY : this.warm;
+    this.capAt = Number.NEGATIVE_INFINITY;
+  }
+
   private clearGrowth(): void {
     if (this.growTimer) clearTimeout(this.growTimer);
     if (this.growImmediate) clearImmediate(this.growImmediate);
@@ -359,6 +363,11 @@ export class ConnectionSet {
     }, 1);
   }
 
+  private refreshCap(now: number): void {
+    this.capAt = now;
+    if (this.opts.demand !== undefined) this.cap = Math.max(this.warm, Math.ceil(this.opts.demand()));
+  }
+
   /**
    * Serves waiters from idle connections, then from new ones, as many as the load needs (`demand`). After the
    * bench itself stalled (a GC pause, the machine's other work) every arrival of the stall is due at once, and the
@@ -367,11 +376,6 @@ export class ConnectionSet {
    * slowly than a few (measured with wrk2 on a zero-latency server at 48k req/s: p99 78 ms on 100 connections,
    * 315 ms and 28% fewer answers on 1000).
    */
-  private refreshCap(now: number): void {
-    this.capAt = now;
-    if (this.opts.demand !== undefined) this.cap = Math.max(this.warm, Math.ceil(this.opts.demand()));
-  }
-
   private pump(): void {
     this.refreshCap(performance.now());
     while (this.size > 0 && this.active < this.cap) {

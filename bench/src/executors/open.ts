@@ -80,7 +80,6 @@ class OpenStageRun implements ConnectionOwner {
   kick: () => void = () => {};
   /** the target rate now (arrivals/s), for the connections' demand */
   rateNow: () => number = () => 0;
-  /** moving average of how long a request holds its connection (ms, write to answer) */
 
   constructor(
     readonly rec: StageRecorder,
@@ -165,7 +164,7 @@ class OpenStageRun implements ConnectionOwner {
     this.conns.hold.record(now - c.sentAt, now);
     const keep = p.keepAlive;
     this.end(c);
-    if (keep) this.conns.release(c);
+    if (keep) this.conns.release(c, now);
     else c.destroy();
     this.settle();
     this.kick();
