@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConnectionSet, type Connection, type ConnectionOwner } from '../src/executors/connection-set';
+import { ConnectionSet, type Connection, type ConnectionOwner, type ConnectionSetOptions } from '../src/executors/connection-set';
 import { startTestServer } from './support/test-server';
 
 const REQUEST = Buffer.from('POST /twirp/stats.StatsService/Push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
@@ -28,16 +28,24 @@ function owner(): ConnectionOwner & { set: ConnectionSet | null; done: { intende
   return o;
 }
 
+type ServerOptions = Parameters<typeof startTestServer>[0];
+type SetOptions = Omit<ConnectionSetOptions, 'host' | 'port'>;
+
+/** A test server, an owner and a connection set to it (queue of `capacity`), closed after the test. */
+async function setUp(t: TestContext, server: ServerOptions, opts: SetOptions, capacity: number) {
+  const srv = await startTestServer(server);
+  const o = owner();
+  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port: Number(new URL(srv.url).port), ...opts }, capacity));
+  t.after(async () => { conns.destroy(); await srv.close(); });
+  return { srv, o, conns };
+}
+
 async function until(o: ReturnType<typeof owner>, n: number): Promise<void> {
   while (o.done.length + o.failures.length < n) await new Promise<void>((r) => o.waiters.push(r));
 }
 
 test('sequential requests reuse one connection', async (t) => {
-  const srv = await startTestServer({ latencyMs: 1 });
-  const o = owner();
-  const port = Number(new URL(srv.url).port);
-  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 50 }, 50));
-  t.after(async () => { conns.destroy(); await srv.close(); });
+  const { srv, o, conns } = await setUp(t, { latencyMs: 1 }, { maxConnections: 50 }, 50);
   for (let i = 0; i < 20; i++) {
     conns.acquire(i);
     await until(o, i + 1);
@@ -48,11 +56,7 @@ test('sequential requests reuse one connection', async (t) => {
 });
 
 test('a burst is served by at most maxConnections connections, queued arrivals first come first served', async (t) => {
-  const srv = await startTestServer({ latencyMs: 30 });
-  const o = owner();
-  const port = Number(new URL(srv.url).port);
-  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 10, maxOpening: 4, warm: 2 }, 60));
-  t.after(async () => { conns.destroy(); await srv.close(); });
+  const { srv, o, conns } = await setUp(t, { latencyMs: 30 }, { maxConnections: 10, maxOpening: 4, warm: 2 }, 60);
   for (let i = 0; i < 60; i++) conns.acquire(i);
   assert.equal(conns.queued, 58, 'beyond the warm two, the burst waits');
   assert.equal(conns.oldestQueued, 2);
@@ -65,11 +69,7 @@ test('a burst is served by at most maxConnections connections, queued arrivals f
 });
 
 test('queued arrivals can be dropped oldest first; a hang-up fails the request on its connection', async (t) => {
-  const srv = await startTestServer({ latencyMs: 20, hangUpEvery: 2 });
-  const o = owner();
-  const port = Number(new URL(srv.url).port);
-  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 1, warm: 1 }, 10));
-  t.after(async () => { conns.destroy(); await srv.close(); });
+  const { srv, o, conns } = await setUp(t, { latencyMs: 20, hangUpEvery: 2 }, { maxConnections: 1, warm: 1 }, 10);
   conns.acquire(1);
   conns.acquire(2);
   conns.acquire(3);
@@ -82,12 +82,8 @@ test('queued arrivals can be dropped oldest first; a hang-up fails the request o
 });
 
 test('growth follows the demand: a backlog on a fast server is drained by the connections it needs, not one each', async (t) => {
-  const srv = await startTestServer({ latencyMs: 0 });
-  const o = owner();
-  const port = Number(new URL(srv.url).port);
   let demand = 3;
-  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 500, warm: 2, demand: () => demand }, 300));
-  t.after(async () => { conns.destroy(); await srv.close(); });
+  const { srv, o, conns } = await setUp(t, { latencyMs: 0 }, { maxConnections: 500, warm: 2, demand: () => demand }, 300);
   const now = performance.now();
   for (let i = 0; i < 300; i++) conns.acquire(now);
   await until(o, 300);
@@ -105,12 +101,8 @@ test('growth follows the demand: a backlog on a fast server is drained by the co
 test('connections beyond the demand stay idle: a backlog uses at most as many as the demand allows', async (t) => {
   // 60 connections opened by a burst on a slow server, then the demand falls to 4: a second burst is carried
   // by 4 connections at a time (the server sees at most 4 requests at once), the rest stay idle
-  const srv = await startTestServer({ latencyMs: 30 });
-  const o = owner();
-  const port = Number(new URL(srv.url).port);
   let demand = 60;
-  const conns = (o.set = new ConnectionSet(o, { host: '127.0.0.1', port, maxConnections: 500, warm: 4, demand: () => demand }, 200));
-  t.after(async () => { conns.destroy(); await srv.close(); });
+  const { srv, o, conns } = await setUp(t, { latencyMs: 30 }, { maxConnections: 500, warm: 4, demand: () => demand }, 200);
   for (let i = 0; i < 60; i++) conns.acquire(performance.now());
   await until(o, 60);
   assert.ok(conns.connections > 4, `connections ${conns.connections}`);
